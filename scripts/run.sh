@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds everything and runs the main job. Until the gem lands (issue 6) the
+# main job is the engine itself: the WebAssembly 2.0 conformance run and an
+# example module invoked under fuel and memory limits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j2
+
+scripts=()
+for f in ../shared/wasm-testsuite/wasm-2.0/*.wast; do
+  case $f in */simd_*) ;; *) scripts+=("$f") ;; esac
+done
+echo "== WebAssembly 2.0 conformance (non-SIMD) =="
+build/bin/kobako-wasm wast "${scripts[@]}"
+echo "== examples/fib.wat: fib(30) =="
+build/bin/kobako-wasm invoke --fuel 100000000 examples/fib.wat fib 30
