@@ -1,0 +1,253 @@
+/* kvm.h — the public embedding API of kobako's WebAssembly engine.
+ * Load and validate modules, link imports (host callbacks or other instances'
+ * exports), instantiate, call exports under fuel/deadline/memory limits. */
+#ifndef KVM_H
+#define KVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Value types, numbered as in the binary format. */
+typedef enum kvm_valtype {
+  KVM_I32 = 0x7F,
+  KVM_I64 = 0x7E,
+  KVM_F32 = 0x7D,
+  KVM_F64 = 0x7C,
+  KVM_V128 = 0x7B,
+  KVM_FUNCREF = 0x70,
+  KVM_EXTERNREF = 0x6F,
+} kvm_valtype;
+
+/* Floats travel as bit patterns so that NaN payloads survive unchanged.
+ * A funcref is a kvm_func pointer; an externref is any pointer the embedder
+ * chooses. NULL is the null reference of either type. */
+typedef struct kvm_val {
+  kvm_valtype type;
+  union {
+    int32_t i32;
+    int64_t i64;
+    uint32_t f32; /* bits */
+    uint64_t f64; /* bits */
+    void *ref;
+  } of;
+} kvm_val;
+
+typedef enum kvm_extern_kind {
+  KVM_EXTERN_FUNC = 0,
+  KVM_EXTERN_TABLE = 1,
+  KVM_EXTERN_MEMORY = 2,
+  KVM_EXTERN_GLOBAL = 3,
+  KVM_EXTERN_TAG = 4,
+} kvm_extern_kind;
+
+typedef enum kvm_trap_kind {
+  KVM_TRAP_NONE = 0,
+  KVM_TRAP_UNREACHABLE,        /* "unreachable" */
+  KVM_TRAP_MEMORY_OOB,         /* "out of bounds memory access" */
+  KVM_TRAP_TABLE_OOB,          /* "out of bounds table access" */
+  KVM_TRAP_UNDEFINED_ELEMENT,  /* "undefined element" */
+  KVM_TRAP_UNINITIALIZED_ELEMENT, /* "uninitialized element" */
+  KVM_TRAP_INDIRECT_TYPE,      /* "indirect call type mismatch" */
+  KVM_TRAP_DIV_ZERO,           /* "integer divide by zero" */
+  KVM_TRAP_INT_OVERFLOW,       /* "integer overflow" */
+  KVM_TRAP_BAD_CONVERSION,     /* "invalid conversion to integer" */
+  KVM_TRAP_STACK_EXHAUSTED,    /* "call stack exhausted" */
+  KVM_TRAP_FUEL_EXHAUSTED,     /* "fuel exhausted" */
+  KVM_TRAP_TIMEOUT,            /* "deadline exceeded" */
+  KVM_TRAP_INTERRUPTED,        /* "interrupted" */
+  KVM_TRAP_MEMORY_LIMIT,       /* "memory limit exceeded" */
+  KVM_TRAP_HOST,               /* a host function failed; message is its own */
+  KVM_TRAP_EXIT,               /* a host function ended the run (WASI proc_exit) */
+  KVM_TRAP_KIND_COUNT
+} kvm_trap_kind;
+
+/* Where and why a call stopped. func_index is the index in the function
+ * index space of the module whose code trapped (UINT32_MAX if none);
+ * code_offset is the byte offset of the trapping instruction in the module
+ * binary. */
+typedef struct kvm_trap {
+  kvm_trap_kind kind;
+  uint32_t func_index;
+  uint32_t code_offset;
+  int32_t exit_code; /* KVM_TRAP_EXIT only */
+  char message[256];
+} kvm_trap;
+
+typedef enum kvm_error_kind {
+  KVM_OK = 0,
+  KVM_ERR_MALFORMED, /* the bytes are not a module (decode error) */
+  KVM_ERR_INVALID,   /* decoded, but fails validation */
+  KVM_ERR_LINK,      /* an import is missing or has the wrong type */
+  KVM_ERR_TRAP,      /* instantiation trapped (segment bounds, start) */
+  KVM_ERR_RESOURCE,  /* out of host memory, or a limit of the embedder */
+} kvm_error_kind;
+
+/* Every failing call fills one of these; message names the section,
+ * function and byte offset where that applies. */
+typedef struct kvm_error {
+  kvm_error_kind kind;
+  char message[512];
+  kvm_trap trap; /* KVM_ERR_TRAP only */
+} kvm_error;
+
+typedef struct kvm_module kvm_module;
+typedef struct kvm_store kvm_store;
+typedef struct kvm_instance kvm_instance;
+typedef struct kvm_func kvm_func;
+typedef struct kvm_table kvm_table;
+typedef struct kvm_memory kvm_memory;
+typedef struct kvm_global kvm_global;
+typedef struct kvm_caller kvm_caller;
+
+typedef struct kvm_extern {
+  kvm_extern_kind kind;
+  union {
+    kvm_func *func;
+    kvm_table *table;
+    kvm_memory *memory;
+    kvm_global *global;
+    void *tag;
+  } of;
+} kvm_extern;
+
+/* ---- modules ---------------------------------------------------------- */
+
+/* Decodes, validates and compiles. Copies `bytes`; the caller keeps them.
+ * Returns NULL and fills err on failure. Free with kvm_module_free (after
+ * every store using it is freed). */
+kvm_module *kvm_module_new(const uint8_t *bytes, size_t len, kvm_error *err);
+void kvm_module_free(kvm_module *m);
+
+typedef struct kvm_limits {
+  uint64_t min;
+  uint64_t max;
+  bool has_max;
+} kvm_limits;
+
+/* The type of an import or export. Pointers stay valid as long as the module. */
+typedef struct kvm_externtype {
+  kvm_extern_kind kind;
+  /* KVM_EXTERN_FUNC / KVM_EXTERN_TAG */
+  uint32_t nparams, nresults;
+  const kvm_valtype *params, *results;
+  /* KVM_EXTERN_TABLE: elem type + limits; KVM_EXTERN_MEMORY: limits in pages */
+  kvm_valtype elem;
+  kvm_limits limits;
+  /* KVM_EXTERN_GLOBAL */
+  kvm_valtype global_type;
+  bool mut;
+} kvm_externtype;
+
+typedef struct kvm_importdesc {
+  const char *module; /* UTF-8, not NUL-terminated in general: use lengths */
+  size_t module_len;
+  const char *name;
+  size_t name_len;
+  kvm_externtype type;
+} kvm_importdesc;
+
+typedef struct kvm_exportdesc {
+  const char *name;
+  size_t name_len;
+  kvm_externtype type;
+} kvm_exportdesc;
+
+size_t kvm_module_import_count(const kvm_module *m);
+void kvm_module_import(const kvm_module *m, size_t i, kvm_importdesc *out);
+size_t kvm_module_export_count(const kvm_module *m);
+void kvm_module_export(const kvm_module *m, size_t i, kvm_exportdesc *out);
+
+/* ---- stores and limits ------------------------------------------------ */
+
+typedef struct kvm_config {
+  size_t value_stack_slots; /* 8-byte slots for locals and operands; 0 = default (1M) */
+  uint32_t max_call_depth;  /* Wasm frames; 0 = default (20000) */
+  uint32_t max_host_reentry;/* nested host->guest calls; 0 = default (64) */
+} kvm_config;
+
+/* A store owns every instance, function, table, memory and global created
+ * in it; they all die with kvm_store_free. cfg may be NULL for defaults. */
+kvm_store *kvm_store_new(const kvm_config *cfg);
+void kvm_store_free(kvm_store *s);
+
+/* Limits for the calls that follow (kvm_call, kvm_instantiate's start). */
+void kvm_store_set_fuel(kvm_store *s, uint64_t fuel); /* UINT64_MAX = unmetered (default) */
+uint64_t kvm_store_fuel_used(const kvm_store *s);     /* by the last call */
+void kvm_store_set_deadline(kvm_store *s, double seconds); /* from now; <= 0 disables */
+/* May be called from any thread while a call runs: the call traps with
+ * KVM_TRAP_INTERRUPTED at its next metering point. Cleared by each call. */
+void kvm_store_interrupt(kvm_store *s);
+
+/* max_bytes caps any memory's size; growth_budget caps the bytes all memories
+ * may grow by during one call. Past either, memory.grow returns -1, or, when
+ * trap_on_limit, the call traps with KVM_TRAP_MEMORY_LIMIT. UINT64_MAX = none. */
+void kvm_store_set_memory_limits(kvm_store *s, uint64_t max_bytes, uint64_t growth_budget,
+                                 bool trap_on_limit);
+uint64_t kvm_store_memory_growth(const kvm_store *s); /* bytes grown by the last call */
+
+/* ---- instances -------------------------------------------------------- */
+
+/* imports[i] satisfies the module's i-th import. On failure returns NULL and
+ * fills err (KVM_ERR_LINK, KVM_ERR_TRAP, KVM_ERR_RESOURCE). Effects of a trap
+ * in segment initialisation or the start function on imported tables and
+ * memories remain, as the spec requires. */
+kvm_instance *kvm_instantiate(kvm_store *s, const kvm_module *m, const kvm_extern *imports,
+                              size_t nimports, kvm_error *err);
+bool kvm_instance_export(const kvm_instance *inst, const char *name, size_t name_len,
+                         kvm_extern *out);
+/* The instance's memory 0, or NULL. */
+kvm_memory *kvm_instance_memory(const kvm_instance *inst);
+
+/* ---- functions -------------------------------------------------------- */
+
+/* A host function returns true on success. To fail it calls kvm_caller_trap
+ * and returns false. */
+typedef bool (*kvm_host_fn)(kvm_caller *caller, void *env, const kvm_val *args, kvm_val *results);
+
+kvm_func *kvm_func_new_host(kvm_store *s, const kvm_valtype *params, uint32_t nparams,
+                            const kvm_valtype *results, uint32_t nresults, kvm_host_fn fn,
+                            void *env);
+void kvm_func_type(const kvm_func *f, kvm_externtype *out);
+
+/* Calls f. args must match its parameter types, results receives nresults
+ * values. Returns false and fills trap if the call trapped. Re-entrant from
+ * inside a host function (bounded by max_host_reentry). */
+bool kvm_call(kvm_store *s, kvm_func *f, const kvm_val *args, size_t nargs, kvm_val *results,
+              size_t nresults, kvm_trap *trap);
+
+/* Inside a host function: the instance whose code called it (NULL if the host
+ * function was called directly by the embedder), and the store. */
+kvm_instance *kvm_caller_instance(kvm_caller *c);
+kvm_store *kvm_caller_store(kvm_caller *c);
+void kvm_caller_trap(kvm_caller *c, kvm_trap_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- memories, tables, globals ---------------------------------------- */
+
+kvm_memory *kvm_memory_new(kvm_store *s, kvm_limits pages);
+uint8_t *kvm_memory_data(kvm_memory *mem);  /* valid until the next grow */
+uint64_t kvm_memory_size(const kvm_memory *mem); /* in bytes */
+/* Returns the old size in pages, or -1 if the grow was refused. */
+int64_t kvm_memory_grow(kvm_memory *mem, uint64_t delta_pages);
+
+kvm_table *kvm_table_new(kvm_store *s, kvm_valtype elem, kvm_limits limits, void *init);
+uint32_t kvm_table_size(const kvm_table *t);
+bool kvm_table_get(const kvm_table *t, uint32_t i, void **out);
+bool kvm_table_set(kvm_table *t, uint32_t i, void *ref);
+int64_t kvm_table_grow(kvm_table *t, uint32_t delta, void *init);
+
+kvm_global *kvm_global_new(kvm_store *s, kvm_valtype type, bool mut, kvm_val init);
+kvm_val kvm_global_get(const kvm_global *g);
+bool kvm_global_set(kvm_global *g, kvm_val v); /* false if immutable or wrong type */
+
+const char *kvm_trap_kind_name(kvm_trap_kind k); /* the spec's message for each kind */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,285 @@
+/* internal.h — the structures the vm's files share: a decoded module, the
+ * runtime objects of a store, and the calls between decoder, compiler,
+ * interpreter and instances. Not for embedders: they use include/kvm.h. */
+#ifndef KVM_INTERNAL_H
+#define KVM_INTERNAL_H
+
+#include "kvm.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#define KVM_PAGE_SIZE 65536u
+#define KVM_MAX_PAGES 65536u /* 4 GiB for 32-bit memories */
+
+/* One operand/local slot. References are stored as pointers. */
+typedef union kvm_slot {
+  int32_t i32;
+  uint32_t u32;
+  int64_t i64;
+  uint64_t u64;
+  float f32;
+  double f64;
+  void *ref;
+} kvm_slot;
+
+/* ---- the decoded module ---------------------------------------------- */
+
+typedef struct kvm_functype {
+  uint32_t nparams, nresults;
+  kvm_valtype *params;  /* owned */
+  kvm_valtype *results; /* owned */
+} kvm_functype;
+
+typedef struct kvm_tabletype {
+  kvm_valtype elem;
+  kvm_limits limits;
+} kvm_tabletype;
+
+typedef struct kvm_globaltype {
+  kvm_valtype type;
+  bool mut;
+} kvm_globaltype;
+
+/* A constant expression, validated at decode time, evaluated at
+ * instantiation. Points into kvm_module.bytes, ends at its `end`. */
+typedef struct kvm_constexpr {
+  const uint8_t *code;
+  size_t len;
+} kvm_constexpr;
+
+typedef struct kvm_import {
+  char *module, *name; /* owned, NUL-terminated copies (names may hold NUL: use lengths) */
+  uint32_t module_len, name_len;
+  kvm_extern_kind kind;
+  uint32_t type_index;      /* FUNC, TAG */
+  kvm_tabletype table;      /* TABLE */
+  kvm_limits memory;        /* MEMORY, in pages */
+  kvm_globaltype global;    /* GLOBAL */
+} kvm_import;
+
+typedef struct kvm_export {
+  char *name; /* owned */
+  uint32_t name_len;
+  kvm_extern_kind kind;
+  uint32_t index;
+} kvm_export;
+
+struct kvm_code; /* compiled function body, private to compile.c/interp.c */
+
+typedef struct kvm_funcdef {
+  uint32_t type_index;
+  const uint8_t *body; /* into kvm_module.bytes: local decls + expr, up to and including the final end */
+  size_t body_len;
+  size_t body_offset;  /* offset of body in the module binary, for messages */
+  struct kvm_code *code; /* filled by kvm_compile_function; owned */
+} kvm_funcdef;
+
+typedef struct kvm_global_def {
+  kvm_globaltype type;
+  kvm_constexpr init;
+} kvm_global_def;
+
+typedef enum kvm_segmode { KVM_SEG_ACTIVE, KVM_SEG_PASSIVE, KVM_SEG_DECLARATIVE } kvm_segmode;
+
+typedef struct kvm_elemseg {
+  kvm_segmode mode;
+  kvm_valtype type;
+  uint32_t table;
+  kvm_constexpr offset;  /* ACTIVE */
+  uint32_t count;
+  kvm_constexpr *inits; /* count expressions (function indices are turned into ref.func exprs) ; owned array */
+  uint8_t *owned_code;  /* owned: the ref.func expressions made from function indices, or NULL */
+} kvm_elemseg;
+
+typedef struct kvm_dataseg {
+  kvm_segmode mode;
+  uint32_t memory;
+  kvm_constexpr offset; /* ACTIVE */
+  const uint8_t *bytes; /* into kvm_module.bytes */
+  uint32_t len;
+} kvm_dataseg;
+
+struct kvm_module {
+  uint8_t *bytes; /* owned copy of the binary; everything points into it */
+  size_t len;
+
+  kvm_functype *types;
+  uint32_t ntypes;
+
+  kvm_import *imports;
+  uint32_t nimports;
+
+  /* Index spaces: imported entries first, then defined ones. */
+  uint32_t nfuncs, nfunc_imports;      /* func_types[i] = type index of function i */
+  uint32_t *func_types;
+  kvm_funcdef *funcs;                  /* nfuncs - nfunc_imports defined bodies */
+
+  uint32_t ntables, ntable_imports;
+  kvm_tabletype *tables;               /* all ntables, imports included */
+
+  uint32_t nmems, nmem_imports;
+  kvm_limits *mems;                    /* all nmems, imports included */
+
+  uint32_t nglobals, nglobal_imports;
+  kvm_globaltype *global_types;        /* all nglobals */
+  kvm_global_def *globals;             /* nglobals - nglobal_imports defined */
+
+  kvm_export *exports;
+  uint32_t nexports;
+
+  bool has_start;
+  uint32_t start;
+
+  kvm_elemseg *elems;
+  uint32_t nelems;
+
+  kvm_dataseg *datas;
+  uint32_t ndatas;
+  bool has_data_count;
+
+  /* Functions referenced outside function bodies (exports, elem segments,
+   * global initialisers): only these may appear in ref.func in code. */
+  uint8_t *func_declared; /* nfuncs flags */
+};
+
+/* ---- runtime objects, all owned by a store ----------------------------- */
+
+struct kvm_func {
+  const kvm_functype *type; /* points into the defining module or the store */
+  uint32_t type_id;         /* canonical within the store: equal ids <=> equal types */
+  kvm_instance *inst;       /* NULL for host functions */
+  uint32_t index;           /* index in the module's function index space */
+  const kvm_funcdef *def;   /* wasm functions */
+  kvm_host_fn host;         /* host functions */
+  void *env;
+};
+
+struct kvm_memory {
+  uint8_t *data;      /* size bytes accessible; moves only on grow */
+  uint64_t size;      /* bytes */
+  kvm_limits limits;  /* in pages */
+  kvm_store *store;   /* owner, whose limits apply to kvm_memory_grow */
+  size_t reserved;    /* bytes of address space mapped at data (0: data is malloc'ed and may move) */
+};
+
+struct kvm_table {
+  void **elems;
+  uint32_t size;
+  kvm_valtype elem;
+  kvm_limits limits;
+};
+
+struct kvm_global {
+  kvm_globaltype type;
+  kvm_slot val;
+};
+
+struct kvm_instance {
+  kvm_store *store;
+  const kvm_module *module;
+  kvm_func **funcs;      /* nfuncs, imports first */
+  kvm_table **tables;
+  kvm_memory **mems;
+  kvm_global **globals;
+  uint32_t *type_ids;    /* canonical id for each module type index */
+  void ***elem_refs;     /* evaluated passive elem segments; NULL once dropped */
+  uint32_t *elem_lens;   /* 0 once dropped */
+  bool *data_dropped;
+  kvm_func *own_funcs;     /* the defined functions funcs[] points at; owned */
+  kvm_global *own_globals; /* the defined globals globals[] points at; owned */
+};
+
+struct kvm_caller {
+  kvm_store *store;
+  kvm_instance *inst;
+  kvm_trap *trap;
+};
+
+struct kvm_store {
+  kvm_config cfg;
+
+  /* canonical function types: type_id indexes this array */
+  kvm_functype *types;
+  uint32_t ntypes, cap_types;
+
+  /* every object allocated in the store, freed with it */
+  void **objects;
+  uint8_t *object_kinds;
+  size_t nobjects, cap_objects;
+
+  /* metering for the current call (interp.c reads these in its loop) */
+  uint64_t fuel_limit;    /* as set by kvm_store_set_fuel */
+  uint64_t fuel_left;     /* not yet handed to the running slice */
+  uint64_t fuel_used;
+  int64_t deadline_ns;    /* CLOCK_MONOTONIC; 0 = none */
+  double deadline_s;
+  atomic_int interrupt;
+
+  /* memory limits */
+  uint64_t max_memory_bytes, growth_budget, grown_bytes;
+  bool trap_on_memory_limit;
+
+  /* the vm's own stacks, allocated on first call */
+  kvm_slot *stack;
+  size_t stack_slots;
+  uint32_t call_depth;   /* Wasm frames live now */
+  uint32_t host_depth;   /* nested kvm_call from host functions */
+  /* interp.c maintains call_depth, host_depth and stack_used itself: while a
+   * host function runs, stack_used is the first value slot a re-entrant call
+   * may use. kvm_interp_call resets the per-call metering fields (fuel_left,
+   * fuel_used, grown_bytes, interrupt, deadline_ns) when it is the outermost
+   * call; store.c's setters only record fuel_limit and deadline_s. The stack
+   * block holds stack_slots value slots followed by the frame records. */
+  size_t stack_used;
+};
+
+/* ---- calls between the vm's files ------------------------------------ */
+
+/* decode.c: sets err->kind to KVM_ERR_MALFORMED or KVM_ERR_INVALID. */
+bool kvm_decode(kvm_module *m, kvm_error *err);
+
+/* compile.c: validates and compiles the body of defined function `i`
+ * (0-based among defined functions). On failure fills err (KVM_ERR_INVALID,
+ * or KVM_ERR_MALFORMED for encoding errors inside the body). */
+bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err);
+void kvm_code_free(struct kvm_code *code);
+
+/* interp.c: runs f with its arguments in slots[0..nparams) and leaves its
+ * results in slots[0..nresults). Handles host functions too. Metering state
+ * must have been prepared by the caller (kvm_call). Returns false and fills
+ * trap on a trap. */
+bool kvm_interp_call(kvm_store *s, kvm_func *f, kvm_slot *slots, kvm_trap *trap);
+
+/* instance.c / memory.c: growth through the store's limiter. Returns the old
+ * size in pages or -1; sets *limit_trap when the store wants a trap instead. */
+int64_t kvm_memory_grow_limited(kvm_store *s, kvm_memory *mem, uint64_t delta_pages,
+                                bool *limit_trap);
+int64_t kvm_table_grow_internal(kvm_table *t, uint32_t delta, void *init);
+
+/* store.c: every runtime object is registered with the store that frees it.
+ * On failure (out of memory) the object is destroyed and false returned. */
+enum { KVM_OBJ_FUNC, KVM_OBJ_TABLE, KVM_OBJ_MEMORY, KVM_OBJ_GLOBAL, KVM_OBJ_INSTANCE };
+bool kvm_store_adopt(kvm_store *s, void *obj, uint8_t kind);
+
+/* memory.c: creation with the store's memory cap applied (err may be NULL),
+ * and destruction by the store. */
+kvm_memory *kvm_memory_create(kvm_store *s, kvm_limits pages, kvm_error *err);
+kvm_table *kvm_table_create(kvm_store *s, kvm_valtype elem, kvm_limits limits, void *init,
+                            kvm_error *err);
+void kvm_memory_destroy(kvm_memory *mem);
+void kvm_table_destroy(kvm_table *t);
+/* instance.c */
+void kvm_instance_destroy(kvm_instance *inst);
+
+/* Canonical id of a function type in the store (interned on first use). */
+uint32_t kvm_store_type_id(kvm_store *s, const kvm_functype *t);
+
+/* Shared helpers. */
+void kvm_set_error(kvm_error *err, kvm_error_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void kvm_set_trap(kvm_trap *trap, kvm_trap_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool kvm_functype_equal(const kvm_functype *a, const kvm_functype *b);
+
+#endif

@@ -1,0 +1,201 @@
+/* memory.c — linear memories and tables: creation, growth under the spec's
+ * limits and the store's limiter, and the embedder's accessors. A memory
+ * reserves its whole possible size up front so that its data never moves. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static uint64_t max_pages(const kvm_limits *l) {
+  return l->has_max && l->max < KVM_MAX_PAGES ? l->max : KVM_MAX_PAGES;
+}
+
+/* Makes [old, new) bytes usable and zero. Fresh mmap pages are zero, and a
+ * memory never shrinks, so only the malloc fallback must clear. */
+static bool commit(kvm_memory *mem, uint64_t new_size) {
+  if (new_size == mem->size) return true;
+  if (mem->reserved) {
+    return mprotect(mem->data + mem->size, (size_t)(new_size - mem->size),
+                    PROT_READ | PROT_WRITE) == 0;
+  }
+  uint8_t *p = realloc(mem->data, (size_t)new_size);
+  if (!p) return false;
+  memset(p + mem->size, 0, (size_t)(new_size - mem->size));
+  mem->data = p;
+  return true;
+}
+
+kvm_memory *kvm_memory_create(kvm_store *s, kvm_limits pages, kvm_error *err) {
+  if (pages.min > KVM_MAX_PAGES || (pages.has_max && pages.max < pages.min)) {
+    kvm_set_error(err, KVM_ERR_RESOURCE, "invalid memory limits (min %llu pages)",
+                  (unsigned long long)pages.min);
+    return NULL;
+  }
+  uint64_t bytes = pages.min * KVM_PAGE_SIZE;
+  if (bytes > s->max_memory_bytes) {
+    kvm_set_error(err, KVM_ERR_RESOURCE,
+                  "memory limit exceeded: %llu pages need %llu bytes, the store allows %llu",
+                  (unsigned long long)pages.min, (unsigned long long)bytes,
+                  (unsigned long long)s->max_memory_bytes);
+    return NULL;
+  }
+  kvm_memory *mem = calloc(1, sizeof *mem);
+  if (!mem) goto oom;
+  mem->limits = pages;
+  mem->store = s;
+  uint64_t reserve = max_pages(&pages) * KVM_PAGE_SIZE;
+  if (reserve > 0 && reserve <= SIZE_MAX) {
+    void *p =
+        mmap(NULL, (size_t)reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+      mem->data = p;
+      mem->reserved = (size_t)reserve;
+    }
+  }
+  if (!commit(mem, bytes)) {
+    kvm_memory_destroy(mem);
+    goto oom;
+  }
+  mem->size = bytes;
+  if (!kvm_store_adopt(s, mem, KVM_OBJ_MEMORY)) goto oom;
+  return mem;
+oom:
+  kvm_set_error(err, KVM_ERR_RESOURCE, "out of memory allocating a memory of %llu pages",
+                (unsigned long long)pages.min);
+  return NULL;
+}
+
+void kvm_memory_destroy(kvm_memory *mem) {
+  if (mem->reserved)
+    munmap(mem->data, mem->reserved);
+  else
+    free(mem->data);
+  free(mem);
+}
+
+int64_t kvm_memory_grow_limited(kvm_store *s, kvm_memory *mem, uint64_t delta_pages,
+                                bool *limit_trap) {
+  uint64_t old = mem->size / KVM_PAGE_SIZE;
+  if (delta_pages == 0) return (int64_t)old;
+  if (delta_pages > max_pages(&mem->limits) - old) return -1;
+  uint64_t delta_bytes = delta_pages * KVM_PAGE_SIZE, new_size = mem->size + delta_bytes;
+  if (s) {
+    bool over_cap = new_size > s->max_memory_bytes;
+    bool over_budget =
+        s->growth_budget < s->grown_bytes || delta_bytes > s->growth_budget - s->grown_bytes;
+    if (over_cap || over_budget) {
+      if (limit_trap && s->trap_on_memory_limit) *limit_trap = true;
+      return -1;
+    }
+  }
+  if (!commit(mem, new_size)) return -1;
+  mem->size = new_size;
+  if (s) s->grown_bytes += delta_bytes;
+  return (int64_t)old;
+}
+
+kvm_memory *kvm_memory_new(kvm_store *s, kvm_limits pages) {
+  return kvm_memory_create(s, pages, NULL);
+}
+
+uint8_t *kvm_memory_data(kvm_memory *mem) { return mem->data; }
+
+uint64_t kvm_memory_size(const kvm_memory *mem) { return mem->size; }
+
+/* The embedder's growth obeys the store's size cap but not the per-call
+ * budget, which belongs to calls into the guest. */
+int64_t kvm_memory_grow(kvm_memory *mem, uint64_t delta_pages) {
+  uint64_t old = mem->size / KVM_PAGE_SIZE;
+  if (delta_pages > max_pages(&mem->limits) - old) return -1;
+  if (mem->store && mem->size + delta_pages * KVM_PAGE_SIZE > mem->store->max_memory_bytes)
+    return -1;
+  if (!commit(mem, mem->size + delta_pages * KVM_PAGE_SIZE)) return -1;
+  mem->size += delta_pages * KVM_PAGE_SIZE;
+  return (int64_t)old;
+}
+
+/* ---- tables ----------------------------------------------------------- */
+
+/* An implementation limit (80 MB of references) far above what real modules
+ * use, so that a hostile module cannot make the host allocate gigabytes. */
+#define TABLE_ELEMS_LIMIT 10000000u
+
+static uint64_t table_max(const kvm_table *t) {
+  return t->limits.has_max && t->limits.max < UINT32_MAX ? t->limits.max : UINT32_MAX;
+}
+
+kvm_table *kvm_table_create(kvm_store *s, kvm_valtype elem, kvm_limits limits, void *init,
+                            kvm_error *err) {
+  if (limits.min > UINT32_MAX || (limits.has_max && limits.max < limits.min) ||
+      (elem != KVM_FUNCREF && elem != KVM_EXTERNREF)) {
+    kvm_set_error(err, KVM_ERR_RESOURCE, "invalid table type (min %llu elements)",
+                  (unsigned long long)limits.min);
+    return NULL;
+  }
+  if (limits.min > TABLE_ELEMS_LIMIT) {
+    kvm_set_error(err, KVM_ERR_RESOURCE, "table of %llu elements exceeds the limit of %u",
+                  (unsigned long long)limits.min, TABLE_ELEMS_LIMIT);
+    return NULL;
+  }
+  kvm_table *t = calloc(1, sizeof *t);
+  if (!t) goto oom;
+  t->elem = elem;
+  t->limits = limits;
+  if (limits.min) {
+    t->elems = malloc((size_t)limits.min * sizeof *t->elems);
+    if (!t->elems) {
+      free(t);
+      goto oom;
+    }
+    for (uint64_t i = 0; i < limits.min; i++) t->elems[i] = init;
+  }
+  t->size = (uint32_t)limits.min;
+  if (!kvm_store_adopt(s, t, KVM_OBJ_TABLE)) goto oom;
+  return t;
+oom:
+  kvm_set_error(err, KVM_ERR_RESOURCE, "out of memory allocating a table of %llu elements",
+                (unsigned long long)limits.min);
+  return NULL;
+}
+
+void kvm_table_destroy(kvm_table *t) {
+  free(t->elems);
+  free(t);
+}
+
+int64_t kvm_table_grow_internal(kvm_table *t, uint32_t delta, void *init) {
+  uint32_t old = t->size;
+  if (delta == 0) return old;
+  if (delta > table_max(t) - old) return -1;
+  uint64_t n = (uint64_t)old + delta;
+  if (n > TABLE_ELEMS_LIMIT) return -1;
+  void **e = realloc(t->elems, (size_t)n * sizeof *e);
+  if (!e) return -1;
+  for (uint64_t i = old; i < n; i++) e[i] = init;
+  t->elems = e;
+  t->size = (uint32_t)n;
+  return old;
+}
+
+kvm_table *kvm_table_new(kvm_store *s, kvm_valtype elem, kvm_limits limits, void *init) {
+  return kvm_table_create(s, elem, limits, init, NULL);
+}
+
+uint32_t kvm_table_size(const kvm_table *t) { return t->size; }
+
+bool kvm_table_get(const kvm_table *t, uint32_t i, void **out) {
+  if (i >= t->size) return false;
+  *out = t->elems[i];
+  return true;
+}
+
+bool kvm_table_set(kvm_table *t, uint32_t i, void *ref) {
+  if (i >= t->size) return false;
+  t->elems[i] = ref;
+  return true;
+}
+
+int64_t kvm_table_grow(kvm_table *t, uint32_t delta, void *init) {
+  return kvm_table_grow_internal(t, delta, init);
+}
