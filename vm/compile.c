@@ -1,0 +1,1540 @@
+/* compile.c — validates one function body and compiles it to internal code
+ * in the same pass: operand-stack typing and control frames per the spec's
+ * validation algorithm, with every operand-stack position bound to a frame slot. */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "code.h"
+#include "reader.h"
+
+#define NONE UINT32_MAX
+#define MAX_LOCALS (1u << 20) /* frames bigger than this could never run */
+#define T_ANY 0               /* type of an operand in unreachable code */
+
+/* Where a compile-time operand lives: its own stack slot, still in a local's
+ * slot (a local.get not yet copied), or a constant not yet materialised. */
+enum { E_SLOT, E_LOCAL, E_CONST };
+
+typedef struct entry {
+  uint8_t type, kind;
+  uint32_t slot; /* E_SLOT: own slot; E_LOCAL: the local's slot */
+  kvm_slot k;    /* E_CONST */
+} entry;
+
+enum { C_FUNC, C_BLOCK, C_LOOP, C_IF, C_ELSE };
+
+typedef struct ctrl {
+  uint8_t kind;
+  bool unreachable; /* validation: the rest of the frame is stack-polymorphic */
+  bool entry_reach; /* code generation: the frame's start can run */
+  uint32_t height;  /* operand height below the block's parameters */
+  uint32_t np, nr;
+  const kvm_valtype *params, *results;
+  uint32_t fix;      /* chain of forward branches to the end, linked through t */
+  uint32_t else_fix; /* if: the branch taken when the condition is false */
+  uint32_t loop_pc;
+  /* loop: where its label sits in its basic block, and the fuel a branch
+   * back pays (hdr_len, known once that block ends) */
+  uint32_t loop_base, hdr_block, hdr_len;
+} ctrl;
+
+/* A branch whose fuel charge is the length of the target's block from the
+ * label on; patched when that block ends. */
+typedef struct charge {
+  uint32_t at, base, block;
+} charge;
+
+typedef struct comp {
+  kvm_module *m;
+  uint32_t fidx; /* in the function index space */
+  kvm_error *err;
+  jmp_buf fail;
+  kvm_reader r;
+  const kvm_functype *ft;
+  uint8_t *ltypes;
+  uint32_t nlocals;
+  entry *st;
+  uint32_t sh, scap, maxh;
+  ctrl *cs;
+  uint32_t cn, ccap;
+  kvm_ins *ins;
+  uint32_t *offs;
+  uint32_t nins, icap, ocap;
+  uint32_t *depths; /* br_table's labels */
+  uint32_t dcap;
+  uint32_t cur_off;
+  bool reach; /* code generation: the current position can run */
+  /* Fuel: a FUEL instruction charges a basic block when it is entered by
+   * falling through a conditional branch (or at the function's start).
+   * Labels start no FUEL: falling into one continues the running block,
+   * and every branch to one pays the rest of its block itself. */
+  uint32_t fuel_pc, fuel_n, block_id;
+  bool fuel_in_c; /* the charge sits in fuel_pc's c: a branch's not-taken path */
+  charge *pend;
+  uint32_t npend, pcap;
+  uint32_t prod_pc;      /* last instruction whose destination is the top operand */
+  uint32_t depth_after;  /* block nesting once the current instruction is decoded */
+  struct kvm_code *code; /* the result, until it is handed to the funcdef */
+} comp;
+
+/* Block types of one result point here. */
+static const kvm_valtype single_types[] = {KVM_I32, KVM_I64,     KVM_F32,
+                                           KVM_F64, KVM_FUNCREF, KVM_EXTERNREF};
+
+static __attribute__((noreturn)) void fail(comp *c, kvm_error_kind kind, const char *msg) {
+  kvm_set_error(c->err, kind, "%s (function %u, offset 0x%x)", msg, c->fidx, c->cur_off);
+  longjmp(c->fail, 1);
+}
+
+static __attribute__((noreturn)) void invalid(comp *c, const char *msg) {
+  fail(c, KVM_ERR_INVALID, msg);
+}
+
+static void *grow(comp *c, void *p, uint32_t *cap, size_t elem, uint32_t need) {
+  if (need <= *cap) return p;
+  uint32_t n = *cap ? *cap : 16;
+  while (n < need) n *= 2;
+  void *q = realloc(p, (size_t)n * elem);
+  if (!q) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
+  *cap = n;
+  return q;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void read_check(comp *c, bool ok) {
+  if (ok) return;
+  const char *e = c->r.error ? c->r.error : "unexpected end";
+  if (strcmp(e, "unexpected end") == 0) e = "unexpected end of section or function";
+  fail(c, KVM_ERR_MALFORMED, e);
+}
+
+static uint8_t rd_u8(comp *c) {
+  uint8_t v = 0;
+  read_check(c, kvm_read_u8(&c->r, &v));
+  return v;
+}
+
+static uint32_t rd_u32(comp *c) {
+  uint32_t v = 0;
+  read_check(c, kvm_read_u32(&c->r, &v));
+  return v;
+}
+
+static bool is_valtype(uint8_t t) {
+  return t == KVM_I32 || t == KVM_I64 || t == KVM_F32 || t == KVM_F64 || t == KVM_FUNCREF ||
+         t == KVM_EXTERNREF;
+}
+
+static bool is_ref(uint8_t t) { return t == KVM_FUNCREF || t == KVM_EXTERNREF; }
+
+static const kvm_valtype *single(uint8_t t) {
+  for (size_t i = 0; i < sizeof single_types / sizeof single_types[0]; i++)
+    if (single_types[i] == t) return &single_types[i];
+  return NULL;
+}
+
+static uint8_t rd_reftype(comp *c) {
+  uint8_t t = rd_u8(c);
+  if (!is_ref(t)) fail(c, KVM_ERR_MALFORMED, "malformed reference type");
+  return t;
+}
+
+/* ---- emitting ----------------------------------------------------------- */
+
+static uint32_t emit(comp *c, int op) {
+  c->ins = grow(c, c->ins, &c->icap, sizeof *c->ins, c->nins + 1);
+  c->offs = grow(c, c->offs, &c->ocap, sizeof *c->offs, c->nins + 1);
+  uint32_t i = c->nins++;
+  memset(&c->ins[i], 0, sizeof c->ins[i]);
+  c->ins[i].op = (uintptr_t)op;
+  c->offs[i] = c->cur_off;
+  return i;
+}
+
+static uint32_t slot_of_height(comp *c, uint32_t h) { return c->nlocals + h; }
+
+static void emit_copy(comp *c, uint32_t dst, const entry *e) {
+  if (e->kind == E_CONST) {
+    uint32_t i = emit(c, KVM_OP_CONST);
+    c->ins[i].a = dst;
+    c->ins[i].k = e->k;
+  } else if (e->slot != dst) {
+    uint32_t i = emit(c, KVM_OP_COPY);
+    c->ins[i].a = dst;
+    c->ins[i].b = e->slot;
+  }
+}
+
+/* Ends the running basic block: its length is now known. */
+static void end_block(comp *c) {
+  if (c->fuel_pc != NONE) {
+    if (c->fuel_in_c)
+      c->ins[c->fuel_pc].c = c->fuel_n;
+    else
+      c->ins[c->fuel_pc].k.u64 = c->fuel_n;
+  }
+  uint32_t keep = 0;
+  for (uint32_t i = 0; i < c->npend; i++) {
+    const charge *p = &c->pend[i];
+    if (p->block == c->block_id)
+      c->ins[p->at].a = c->fuel_n - p->base;
+    else
+      c->pend[keep++] = *p;
+  }
+  c->npend = keep;
+  for (uint32_t i = 0; i < c->cn; i++) {
+    ctrl *f = &c->cs[i];
+    if (f->kind == C_LOOP && f->hdr_len == NONE && f->hdr_block == c->block_id)
+      f->hdr_len = c->fuel_n - f->loop_base;
+  }
+  c->block_id++;
+  c->fuel_pc = NONE;
+  c->fuel_in_c = false;
+  c->fuel_n = 0;
+}
+
+/* Starts a basic block entered by falling through: the FUEL instruction
+ * that charges it. One that counted nothing yet is reused. */
+static uint32_t begin_block(comp *c) {
+  if (c->fuel_pc != NONE && !c->fuel_in_c && c->fuel_n == 0 && c->fuel_pc == c->nins - 1)
+    return c->fuel_pc;
+  end_block(c);
+  c->fuel_pc = emit(c, KVM_OP_FUEL);
+  return c->fuel_pc;
+}
+
+/* Conditional branches with a free c field charge the block that follows
+ * them on their not-taken path, saving the FUEL dispatch. */
+static bool charges_fallthrough(uintptr_t op) {
+  switch (op) {
+  case KVM_OP_BR_NZ:
+  case KVM_OP_BR_Z:
+  case KVM_OP_BR_NZ64:
+  case KVM_OP_BR_Z64:
+    return true;
+#define X(N, ...)                                                                                  \
+  case KVM_OP_##N##_BR_SK:                                                                         \
+  case KVM_OP_##N##_BRN_SK:                                                                        \
+    return true;
+    KVM_CMPOPS(X)
+#undef X
+  default:
+    return false;
+  }
+}
+
+/* Starts the block after conditional branch `br`, on its not-taken path. */
+static void begin_fallthrough(comp *c, uint32_t br) {
+  if (!charges_fallthrough(c->ins[br].op)) {
+    begin_block(c);
+    return;
+  }
+  end_block(c);
+  c->fuel_pc = br;
+  c->fuel_in_c = true;
+}
+
+static void add_charge(comp *c, uint32_t at, uint32_t base, uint32_t block) {
+  c->pend = grow(c, c->pend, &c->pcap, sizeof *c->pend, c->npend + 1);
+  c->pend[c->npend++] = (charge){at, base, block};
+}
+
+/* Places a label at the next instruction: reached from here on, with its
+ * place in the running block in *base and *block. */
+static void place_label(comp *c, uint32_t *base, uint32_t *block) {
+  if (!c->reach) end_block(c);
+  c->reach = true;
+  c->prod_pc = NONE; /* nothing fuses across a label */
+  *base = c->fuel_n;
+  *block = c->block_id;
+}
+
+/* Resolves a chain of forward branches to the label just placed. */
+static void resolve_chain(comp *c, uint32_t fix, uint32_t base, uint32_t block) {
+  while (fix != NONE) {
+    uint32_t next = (uint32_t)c->ins[fix].t;
+    c->ins[fix].t = (int32_t)(c->nins - fix);
+    add_charge(c, fix, base, block);
+    fix = next;
+  }
+}
+
+static void patch(comp *c, uint32_t at, uint32_t target) { c->ins[at].t = (int32_t)(target - at); }
+
+/* ---- operand stack ------------------------------------------------------ */
+
+static ctrl *top(comp *c) { return &c->cs[c->cn - 1]; }
+
+static entry *push(comp *c, uint8_t t) {
+  c->st = grow(c, c->st, &c->scap, sizeof *c->st, c->sh + 1);
+  entry *e = &c->st[c->sh];
+  e->type = t;
+  e->kind = E_SLOT;
+  e->slot = slot_of_height(c, c->sh);
+  e->k.u64 = 0;
+  c->sh++;
+  if (c->sh > c->maxh) c->maxh = c->sh;
+  return e;
+}
+
+static void push_result(comp *c, uint8_t t, uint32_t producer) {
+  push(c, t);
+  c->prod_pc = producer;
+}
+
+static bool type_ok(uint8_t actual, uint8_t expect) {
+  return expect == T_ANY || actual == T_ANY || actual == expect;
+}
+
+static entry pop(comp *c, uint8_t expect) {
+  ctrl *f = top(c);
+  if (c->sh == f->height) {
+    if (!f->unreachable) invalid(c, "type mismatch");
+    entry e = {.type = expect, .kind = E_SLOT, .slot = slot_of_height(c, c->sh)};
+    return e;
+  }
+  entry e = c->st[--c->sh];
+  if (!type_ok(e.type, expect)) invalid(c, "type mismatch");
+  if (e.type == T_ANY) e.type = expect;
+  return e;
+}
+
+/* Moves the operand at height h into its own slot. */
+static void materialize(comp *c, uint32_t h) {
+  entry *e = &c->st[h];
+  if (e->kind == E_SLOT) return;
+  uint32_t dst = slot_of_height(c, h);
+  if (c->reach) emit_copy(c, dst, e);
+  e->kind = E_SLOT;
+  e->slot = dst;
+}
+
+static void materialize_all(comp *c) {
+  for (uint32_t h = 0; h < c->sh; h++) materialize(c, h);
+}
+
+/* A popped operand used as an instruction's slot operand; constants are
+ * first stored in the slot their stack position owns. */
+static uint32_t src_slot(comp *c, entry *e, uint32_t h) {
+  if (e->kind == E_CONST) {
+    uint32_t dst = slot_of_height(c, h);
+    if (c->reach) emit_copy(c, dst, e);
+    e->kind = E_SLOT;
+    e->slot = dst;
+  }
+  return e->slot;
+}
+
+static void mark_unreachable(comp *c) {
+  ctrl *f = top(c);
+  c->sh = f->height;
+  f->unreachable = true;
+  c->reach = false;
+}
+
+/* Checks that the top of the stack holds `types` without popping them. */
+static void check_top(comp *c, const kvm_valtype *types, uint32_t n) {
+  ctrl *f = top(c);
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t depth = n - i; /* types[i] is depth entries from the top */
+    if (c->sh < f->height + depth) {
+      if (!f->unreachable) invalid(c, "type mismatch");
+      continue;
+    }
+    if (!type_ok(c->st[c->sh - depth].type, types[i])) invalid(c, "type mismatch");
+  }
+}
+
+/* Makes the top n operands exactly `types` (the spec's pop_vals then
+ * push_vals), materialising operands the polymorphic base supplied. */
+static void retype_top(comp *c, const kvm_valtype *types, uint32_t n) {
+  ctrl *f = top(c);
+  check_top(c, types, n);
+  uint32_t avail = c->sh - f->height;
+  if (avail < n) {
+    uint32_t missing = n - avail;
+    c->st = grow(c, c->st, &c->scap, sizeof *c->st, c->sh + missing);
+    memmove(&c->st[f->height + missing], &c->st[f->height], avail * sizeof *c->st);
+    for (uint32_t i = 0; i < missing; i++) {
+      entry *e = &c->st[f->height + i];
+      e->kind = E_SLOT;
+      e->k.u64 = 0;
+    }
+    c->sh += missing;
+    if (c->sh > c->maxh) c->maxh = c->sh;
+    for (uint32_t h = f->height; h < c->sh; h++) c->st[h].slot = slot_of_height(c, h);
+  }
+  for (uint32_t i = 0; i < n; i++) c->st[c->sh - n + i].type = types[i];
+}
+
+/* ---- control ------------------------------------------------------------ */
+
+static void label_types(const ctrl *f, const kvm_valtype **types, uint32_t *n) {
+  if (f->kind == C_LOOP) {
+    *types = f->params;
+    *n = f->np;
+  } else {
+    *types = f->results;
+    *n = f->nr;
+  }
+}
+
+static void read_blocktype(comp *c, ctrl *f) {
+  int64_t bt = 0;
+  read_check(c, kvm_read_s33(&c->r, &bt));
+  f->np = f->nr = 0;
+  f->params = f->results = NULL;
+  if (bt == -64) return; /* 0x40: no values */
+  if (bt < 0) {
+    uint8_t t = (uint8_t)(bt & 0x7f);
+    if (!is_valtype(t)) fail(c, KVM_ERR_MALFORMED, "malformed value type");
+    f->nr = 1;
+    f->results = single(t);
+    return;
+  }
+  if ((uint64_t)bt >= c->m->ntypes) invalid(c, "unknown type");
+  const kvm_functype *ft = &c->m->types[bt];
+  f->np = ft->nparams;
+  f->nr = ft->nresults;
+  f->params = ft->params;
+  f->results = ft->results;
+}
+
+static ctrl *push_ctrl(comp *c, uint8_t kind) {
+  c->cs = grow(c, c->cs, &c->ccap, sizeof *c->cs, c->cn + 1);
+  ctrl *f = &c->cs[c->cn++];
+  memset(f, 0, sizeof *f);
+  f->kind = kind;
+  f->fix = f->else_fix = f->loop_pc = NONE;
+  f->entry_reach = c->reach;
+  return f;
+}
+
+/* Pops a block's parameters on entry and pushes them back in their slots. */
+static void enter_block(comp *c, uint8_t kind, ctrl tmpl) {
+  materialize_all(c);
+  for (uint32_t i = tmpl.np; i-- > 0;) pop(c, tmpl.params[i]);
+  uint32_t height = c->sh;
+  ctrl *f = push_ctrl(c, kind);
+  f->np = tmpl.np;
+  f->nr = tmpl.nr;
+  f->params = tmpl.params;
+  f->results = tmpl.results;
+  f->height = height;
+  for (uint32_t i = 0; i < f->np; i++) push(c, f->params[i]);
+}
+
+/* Copies the top n operands into fp[0..n) and returns. */
+static void emit_return(comp *c) {
+  uint32_t n = c->ft->nresults;
+  if (n == 1 && c->st[c->sh - 1].kind != E_CONST) {
+    uint32_t i = emit(c, KVM_OP_RET1);
+    c->ins[i].b = c->st[c->sh - 1].slot;
+    return;
+  }
+  /* Results land in the parameters' slots: every local is read into its
+   * operand's own slot first. The operands stay as they are: after a br_if
+   * these copies ran only on the taken path. */
+  uint32_t base = c->sh - n;
+  for (uint32_t i = 0; i < n; i++) {
+    const entry *e = &c->st[base + i];
+    if (e->kind == E_LOCAL) emit_copy(c, slot_of_height(c, base + i), e);
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    entry e = c->st[base + i];
+    if (e.kind == E_LOCAL) e.slot = slot_of_height(c, base + i);
+    emit_copy(c, i, &e);
+  }
+  emit(c, KVM_OP_RET);
+}
+
+static bool branch_needs_copies(comp *c, const ctrl *f) {
+  if (f->kind == C_FUNC) return true;
+  const kvm_valtype *types;
+  uint32_t n;
+  label_types(f, &types, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    const entry *e = &c->st[c->sh - n + i];
+    if (e->kind != E_SLOT || e->slot != slot_of_height(c, f->height + i)) return true;
+  }
+  return false;
+}
+
+/* Links branch instruction `at` to frame f's label. */
+static void link_branch(comp *c, ctrl *f, uint32_t at) {
+  if (f->kind == C_LOOP) {
+    patch(c, at, f->loop_pc);
+    if (f->hdr_len != NONE)
+      c->ins[at].a = f->hdr_len;
+    else
+      add_charge(c, at, f->loop_base, f->hdr_block);
+  } else {
+    c->ins[at].t = (int32_t)f->fix;
+    f->fix = at;
+  }
+}
+
+/* An unconditional branch to frame f, copying the values it carries. */
+static void emit_branch(comp *c, ctrl *f) {
+  if (f->kind == C_FUNC) {
+    emit_return(c);
+    return;
+  }
+  const kvm_valtype *types;
+  uint32_t n;
+  label_types(f, &types, &n);
+  for (uint32_t i = 0; i < n; i++)
+    emit_copy(c, slot_of_height(c, f->height + i), &c->st[c->sh - n + i]);
+  link_branch(c, f, emit(c, KVM_OP_BR));
+}
+
+static ctrl *label_at(comp *c, uint32_t depth) {
+  if (depth >= c->cn) invalid(c, "unknown label");
+  return &c->cs[c->cn - 1 - depth];
+}
+
+static int cmp_branch_op(uintptr_t op) {
+  switch (op) {
+#define X(N, ...)                                                                                  \
+  case KVM_OP_##N##_SS:                                                                            \
+    return KVM_OP_##N##_BR_SS;                                                                     \
+  case KVM_OP_##N##_SK:                                                                            \
+    return KVM_OP_##N##_BR_SK;
+    KVM_CMPOPS(X)
+#undef X
+  default:
+    return -1;
+  }
+}
+
+/* Emits "branch if cond is true" (or false); returns the instruction whose t
+ * needs the target. Fuses a comparison that just produced cond. */
+static uint32_t emit_cond_branch(comp *c, entry *cond, bool when_true) {
+  bool fresh = cond->kind == E_SLOT && c->prod_pc != NONE && c->prod_pc == c->nins - 1 &&
+               c->ins[c->prod_pc].a == cond->slot;
+  if (fresh) {
+    kvm_ins *p = &c->ins[c->prod_pc];
+    int br = cmp_branch_op(p->op);
+    if (br >= 0) {
+      p->op = (uintptr_t)(when_true ? br : br + 2);
+      p->a = 0;
+      return c->prod_pc;
+    }
+    if (p->op == KVM_OP_I32_EQZ || p->op == KVM_OP_I64_EQZ) {
+      bool wide = p->op == KVM_OP_I64_EQZ;
+      if (when_true)
+        p->op = wide ? KVM_OP_BR_Z64 : KVM_OP_BR_Z;
+      else
+        p->op = wide ? KVM_OP_BR_NZ64 : KVM_OP_BR_NZ;
+      p->a = 0;
+      return c->prod_pc;
+    }
+  }
+  uint32_t s = src_slot(c, cond, c->sh);
+  uint32_t i = emit(c, when_true ? KVM_OP_BR_NZ : KVM_OP_BR_Z);
+  c->ins[i].b = s;
+  return i;
+}
+
+static bool stack_all_in_slots(comp *c) {
+  for (uint32_t h = 0; h < c->sh; h++)
+    if (c->st[h].kind != E_SLOT) return false;
+  return true;
+}
+
+static void op_br_if(comp *c, uint32_t depth) {
+  entry cond = pop(c, KVM_I32);
+  ctrl *f = label_at(c, depth);
+  const kvm_valtype *types;
+  uint32_t n;
+  label_types(f, &types, &n);
+  if (!c->reach) {
+    retype_top(c, types, n);
+    return;
+  }
+  check_top(c, types, n);
+  if (!branch_needs_copies(c, f)) {
+    uint32_t br = emit_cond_branch(c, &cond, true);
+    link_branch(c, f, br);
+    begin_fallthrough(c, br);
+  } else {
+    uint32_t skip = emit_cond_branch(c, &cond, false);
+    emit_branch(c, f);
+    patch(c, skip, c->nins);
+    begin_block(c);
+  }
+  retype_top(c, types, n);
+}
+
+static void op_br_table(comp *c) {
+  uint32_t count = rd_u32(c);
+  if (count > (size_t)(c->r.end - c->r.p)) read_check(c, false);
+  c->depths = grow(c, c->depths, &c->dcap, sizeof *c->depths, count + 1);
+  for (uint32_t i = 0; i <= count; i++) c->depths[i] = rd_u32(c);
+  entry idx = pop(c, KVM_I32);
+  const kvm_valtype *dtypes;
+  uint32_t arity;
+  label_types(label_at(c, c->depths[count]), &dtypes, &arity);
+  for (uint32_t i = 0; i <= count; i++) {
+    const kvm_valtype *types;
+    uint32_t n;
+    label_types(label_at(c, c->depths[i]), &types, &n);
+    if (n != arity) invalid(c, "type mismatch");
+    check_top(c, types, n);
+  }
+  if (c->reach) {
+    uint32_t s = src_slot(c, &idx, c->sh);
+    uint32_t bt = emit(c, KVM_OP_BR_TABLE);
+    c->ins[bt].a = s;
+    c->ins[bt].b = count;
+    uint32_t first = c->nins;
+    for (uint32_t i = 0; i <= count; i++) emit(c, KVM_OP_BR);
+    for (uint32_t i = 0; i <= count; i++) {
+      ctrl *f = label_at(c, c->depths[i]);
+      if (!branch_needs_copies(c, f)) {
+        link_branch(c, f, first + i);
+      } else {
+        patch(c, first + i, c->nins);
+        emit_branch(c, f);
+      }
+    }
+  }
+  mark_unreachable(c);
+}
+
+static void close_frame(comp *c) {
+  ctrl *f = top(c);
+  for (uint32_t i = f->nr; i-- > 0;) pop(c, f->results[i]);
+  if (c->sh != f->height) invalid(c, "type mismatch");
+  for (uint32_t i = 0; i < f->nr; i++) push(c, f->results[i]);
+}
+
+/* Results of a frame that falls through must sit in their own slots. */
+static void settle_results(comp *c) {
+  ctrl *f = top(c);
+  for (uint32_t h = f->height; h < c->sh; h++) materialize(c, h);
+}
+
+static void op_else(comp *c) {
+  ctrl *f = top(c);
+  if (f->kind != C_IF) fail(c, KVM_ERR_MALFORMED, "else without matching if");
+  check_top(c, f->results, f->nr);
+  if (c->reach) settle_results(c);
+  close_frame(c);
+  if (c->reach) link_branch(c, f, emit(c, KVM_OP_BR));
+  c->sh = f->height;
+  f->kind = C_ELSE;
+  f->unreachable = false;
+  c->reach = false;
+  if (f->else_fix != NONE) {
+    uint32_t base, block;
+    place_label(c, &base, &block);
+    resolve_chain(c, f->else_fix, base, block);
+  }
+  f->else_fix = NONE;
+  for (uint32_t i = 0; i < f->np; i++) push(c, f->params[i]);
+}
+
+/* Returns true when the function's final end was reached. */
+static bool op_end(comp *c) {
+  ctrl *f = top(c);
+  if (f->kind == C_IF) {
+    /* without else, the false path carries the parameters to the end */
+    if (f->np != f->nr) invalid(c, "type mismatch");
+    for (uint32_t i = 0; i < f->np; i++)
+      if (f->params[i] != f->results[i]) invalid(c, "type mismatch");
+  }
+  check_top(c, f->results, f->nr);
+  if (f->kind == C_FUNC) {
+    if (c->reach) emit_return(c);
+    close_frame(c);
+    return true;
+  }
+  if (c->reach) settle_results(c);
+  close_frame(c);
+  bool joined = f->fix != NONE || f->else_fix != NONE;
+  uint32_t fix = f->fix, else_fix = f->else_fix, height = f->height, nr = f->nr;
+  c->cn--;
+  for (uint32_t i = 0; i < nr; i++) {
+    c->st[height + i].kind = E_SLOT;
+    c->st[height + i].slot = slot_of_height(c, height + i);
+  }
+  if (joined) {
+    uint32_t base, block;
+    place_label(c, &base, &block);
+    resolve_chain(c, fix, base, block);
+    resolve_chain(c, else_fix, base, block);
+  }
+  return false;
+}
+
+/* ---- instructions ------------------------------------------------------- */
+
+static void check_memory(comp *c, uint32_t idx) {
+  if (idx >= c->m->nmems) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "unknown memory %u", idx);
+    invalid(c, msg);
+  }
+}
+
+static void check_table(comp *c, uint32_t idx) {
+  if (idx >= c->m->ntables) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "unknown table %u", idx);
+    invalid(c, msg);
+  }
+}
+
+static uint32_t rd_memarg(comp *c, unsigned natural, uint32_t *offset) {
+  uint32_t align = rd_u32(c);
+  *offset = rd_u32(c);
+  check_memory(c, 0);
+  if (align > natural) invalid(c, "alignment must not be larger than natural");
+  return align;
+}
+
+static void zero_byte(comp *c) {
+  if (rd_u8(c) != 0) fail(c, KVM_ERR_MALFORMED, "zero byte expected");
+}
+
+static void op_binary(comp *c, int op_ss, uint8_t t, uint8_t tr, bool comm) {
+  entry y = pop(c, t);
+  entry x = pop(c, t);
+  uint32_t h = c->sh;
+  if (!c->reach) {
+    push(c, tr);
+    return;
+  }
+  uint32_t i;
+  if (y.kind == E_CONST) {
+    uint32_t xs = src_slot(c, &x, h);
+    i = emit(c, op_ss + 1);
+    c->ins[i].b = xs;
+    c->ins[i].k = y.k;
+  } else if (x.kind == E_CONST && comm) {
+    i = emit(c, op_ss + 1);
+    c->ins[i].b = y.slot;
+    c->ins[i].k = x.k;
+  } else {
+    uint32_t xs = src_slot(c, &x, h);
+    i = emit(c, op_ss);
+    c->ins[i].b = xs;
+    c->ins[i].c = y.slot;
+  }
+  c->ins[i].a = slot_of_height(c, h);
+  push_result(c, tr, i);
+}
+
+static void op_unary(comp *c, int op, uint8_t t, uint8_t tr) {
+  entry x = pop(c, t);
+  uint32_t h = c->sh;
+  if (!c->reach) {
+    push(c, tr);
+    return;
+  }
+  uint32_t xs = src_slot(c, &x, h);
+  uint32_t i = emit(c, op);
+  c->ins[i].a = slot_of_height(c, h);
+  c->ins[i].b = xs;
+  push_result(c, tr, i);
+}
+
+/* Reinterpretations and i32.wrap_i64 leave the slot's bits as they are. */
+static void op_retype(comp *c, uint8_t t, uint8_t tr) {
+  entry x = pop(c, t);
+  entry *e = push(c, tr);
+  if (c->reach) {
+    e->kind = x.kind;
+    e->slot = x.slot;
+    e->k = x.k;
+  }
+}
+
+/* An address computed by `i32.add x, const` just before the access folds
+ * into it: the access re-does the 32-bit add itself. Returns the instruction
+ * to turn into the access, or NONE. */
+static uint32_t fold_address(comp *c, const entry *a) {
+  if (a->kind != E_SLOT || c->prod_pc == NONE || c->prod_pc != c->nins - 1) return NONE;
+  kvm_ins *p = &c->ins[c->prod_pc];
+  if (p->op != KVM_OP_I32_ADD_SK || p->a != a->slot) return NONE;
+  p->t = (int32_t)p->k.u32;
+  p->k.u64 = 0;
+  c->offs[c->prod_pc] = c->cur_off; /* a trap is the access's */
+  return c->prod_pc;
+}
+
+static void op_load(comp *c, int op, uint8_t t, unsigned natural) {
+  uint32_t offset;
+  rd_memarg(c, natural, &offset);
+  entry a = pop(c, KVM_I32);
+  uint32_t h = c->sh;
+  if (!c->reach) {
+    push(c, t);
+    return;
+  }
+  uint32_t i = fold_address(c, &a);
+  if (i == NONE) {
+    uint32_t as = src_slot(c, &a, h);
+    i = emit(c, op);
+    c->ins[i].b = as;
+  }
+  c->ins[i].op = (uintptr_t)op;
+  c->ins[i].a = slot_of_height(c, h);
+  c->ins[i].k.u64 = offset;
+  push_result(c, t, i);
+}
+
+static void op_store(comp *c, int op, uint8_t t, unsigned natural) {
+  uint32_t offset;
+  rd_memarg(c, natural, &offset);
+  entry v = pop(c, t);
+  entry a = pop(c, KVM_I32);
+  uint32_t h = c->sh;
+  if (!c->reach) return;
+  /* a constant or a local as the value emits nothing after the address */
+  uint32_t i = v.kind != E_SLOT ? fold_address(c, &a) : NONE;
+  if (i == NONE) {
+    uint32_t as = src_slot(c, &a, h);
+    i = emit(c, op);
+    c->ins[i].b = as;
+  }
+  if (v.kind == E_CONST) {
+    c->ins[i].op = (uintptr_t)(op + (KVM_OP_I32_STORE_K - KVM_OP_I32_STORE));
+    c->ins[i].c = offset;
+    c->ins[i].k = v.k;
+  } else {
+    c->ins[i].op = (uintptr_t)op;
+    c->ins[i].c = v.slot;
+    c->ins[i].k.u64 = offset;
+  }
+  c->ins[i].a = 0;
+}
+
+/* Before a local is overwritten, operands still reading it get copies. */
+static void unalias_local(comp *c, uint32_t x) {
+  for (uint32_t h = 0; h < c->sh; h++)
+    if (c->st[h].kind == E_LOCAL && c->st[h].slot == x) materialize(c, h);
+}
+
+static uint32_t rd_local(comp *c) {
+  uint32_t x = rd_u32(c);
+  if (x >= c->nlocals) invalid(c, "unknown local");
+  return x;
+}
+
+static void op_local_set(comp *c, bool tee) {
+  uint32_t x = rd_local(c);
+  entry v = pop(c, c->ltypes[x]);
+  if (!c->reach) {
+    if (tee) push(c, c->ltypes[x]);
+    return;
+  }
+  unalias_local(c, x);
+  bool fresh = v.kind == E_SLOT && c->prod_pc != NONE && c->prod_pc == c->nins - 1 &&
+               c->ins[c->prod_pc].a == v.slot;
+  if (fresh) {
+    c->ins[c->prod_pc].a = x;
+    c->prod_pc = NONE;
+    v.kind = E_LOCAL;
+    v.slot = x;
+  } else {
+    emit_copy(c, x, &v);
+  }
+  if (tee) {
+    entry *e = push(c, c->ltypes[x]);
+    e->kind = v.kind == E_CONST ? E_CONST : E_LOCAL;
+    e->slot = v.kind == E_CONST ? e->slot : x;
+    e->k = v.k;
+  }
+}
+
+/* Returns the call instruction, or NONE in unreachable code. */
+static uint32_t op_call(comp *c, const kvm_functype *ft, int op, uint32_t b, uint32_t cc,
+                        entry *index) {
+  for (uint32_t i = ft->nparams; i-- > 0;) pop(c, ft->params[i]);
+  uint32_t h = c->sh, at = NONE;
+  if (c->reach) {
+    /* the arguments become the callee's first slots */
+    for (uint32_t i = 0; i < ft->nparams; i++) materialize(c, h + i);
+    uint32_t is = index ? src_slot(c, index, h + ft->nparams) : 0;
+    at = emit(c, op);
+    c->ins[at].a = slot_of_height(c, h);
+    c->ins[at].b = b;
+    c->ins[at].c = cc;
+    c->ins[at].k.u64 = is;
+  }
+  for (uint32_t i = 0; i < ft->nresults; i++) push(c, ft->results[i]);
+  /* the callee's own parameters also occupy the caller's slots */
+  if (h + ft->nparams > c->maxh) c->maxh = h + ft->nparams;
+  return at;
+}
+
+static void op_select(comp *c, bool typed) {
+  uint8_t t = T_ANY;
+  if (typed) {
+    uint32_t n = rd_u32(c);
+    if (n != 1) invalid(c, "invalid result arity");
+    t = rd_u8(c);
+    if (!is_valtype(t)) fail(c, KVM_ERR_MALFORMED, "malformed value type");
+  }
+  entry cond = pop(c, KVM_I32);
+  entry y = pop(c, t);
+  entry x = pop(c, t == T_ANY ? y.type : t);
+  if (!typed) {
+    uint8_t rt = x.type != T_ANY ? x.type : y.type;
+    if (is_ref(rt) || rt == KVM_V128) invalid(c, "type mismatch");
+    t = rt;
+  }
+  uint32_t h = c->sh;
+  if (!c->reach) {
+    push(c, t);
+    return;
+  }
+  uint32_t xs = src_slot(c, &x, h);
+  uint32_t ys = src_slot(c, &y, h + 1);
+  uint32_t cs = src_slot(c, &cond, h + 2);
+  uint32_t i = emit(c, KVM_OP_SELECT);
+  c->ins[i].a = slot_of_height(c, h);
+  c->ins[i].b = xs;
+  c->ins[i].c = ys;
+  c->ins[i].k.u64 = cs;
+  push_result(c, t, i);
+}
+
+/* Operands of the bulk and table instructions go to consecutive slots. */
+static uint32_t pop_into_slots(comp *c, const uint8_t *types, uint32_t n) {
+  entry e[3];
+  for (uint32_t i = n; i-- > 0;) e[i] = pop(c, types[i]);
+  uint32_t h = c->sh;
+  if (c->reach)
+    for (uint32_t i = 0; i < n; i++)
+      if (e[i].kind != E_SLOT || e[i].slot != slot_of_height(c, h + i))
+        emit_copy(c, slot_of_height(c, h + i), &e[i]);
+  return slot_of_height(c, h);
+}
+
+static uint32_t emit_op(comp *c, int op, uint32_t a, uint32_t b, uint32_t cc) {
+  if (!c->reach) return NONE;
+  uint32_t i = emit(c, op);
+  c->ins[i].a = a;
+  c->ins[i].b = b;
+  c->ins[i].c = cc;
+  return i;
+}
+
+static void check_data(comp *c, uint32_t x) {
+  if (!c->m->has_data_count) fail(c, KVM_ERR_MALFORMED, "data count section required");
+  if (x >= c->m->ndatas) invalid(c, "unknown data segment");
+}
+
+static void check_elem(comp *c, uint32_t x) {
+  if (x >= c->m->nelems) invalid(c, "unknown elem segment");
+}
+
+static void op_prefixed(comp *c) {
+  uint32_t sub = rd_u32(c);
+  static const uint8_t i3[] = {KVM_I32, KVM_I32, KVM_I32};
+  switch (sub) {
+#define X(N, OPC, T, TR, IN, OUT, E)                                                               \
+  case OPC:                                                                                        \
+    op_unary(c, KVM_OP_##N, T, TR);                                                                \
+    return;
+    KVM_UNOPS_SAT(X)
+#undef X
+  case 8: { /* memory.init */
+    uint32_t d = rd_u32(c);
+    zero_byte(c);
+    check_memory(c, 0);
+    check_data(c, d);
+    uint32_t s = pop_into_slots(c, i3, 3);
+    emit_op(c, KVM_OP_MEMORY_INIT, s, d, 0);
+    return;
+  }
+  case 9: { /* data.drop */
+    uint32_t d = rd_u32(c);
+    check_data(c, d);
+    emit_op(c, KVM_OP_DATA_DROP, 0, d, 0);
+    return;
+  }
+  case 10: { /* memory.copy */
+    zero_byte(c);
+    zero_byte(c);
+    check_memory(c, 0);
+    uint32_t s = pop_into_slots(c, i3, 3);
+    emit_op(c, KVM_OP_MEMORY_COPY, s, 0, 0);
+    return;
+  }
+  case 11: { /* memory.fill */
+    zero_byte(c);
+    check_memory(c, 0);
+    uint32_t s = pop_into_slots(c, i3, 3);
+    emit_op(c, KVM_OP_MEMORY_FILL, s, 0, 0);
+    return;
+  }
+  case 12: { /* table.init elem table */
+    uint32_t e = rd_u32(c);
+    uint32_t t = rd_u32(c);
+    check_table(c, t);
+    check_elem(c, e);
+    if (c->m->elems[e].type != c->m->tables[t].elem) invalid(c, "type mismatch");
+    uint32_t s = pop_into_slots(c, i3, 3);
+    emit_op(c, KVM_OP_TABLE_INIT, s, e, t);
+    return;
+  }
+  case 13: { /* elem.drop */
+    uint32_t e = rd_u32(c);
+    check_elem(c, e);
+    emit_op(c, KVM_OP_ELEM_DROP, 0, e, 0);
+    return;
+  }
+  case 14: { /* table.copy dst src */
+    uint32_t d = rd_u32(c);
+    uint32_t s = rd_u32(c);
+    check_table(c, d);
+    check_table(c, s);
+    if (c->m->tables[d].elem != c->m->tables[s].elem) invalid(c, "type mismatch");
+    uint32_t base = pop_into_slots(c, i3, 3);
+    emit_op(c, KVM_OP_TABLE_COPY, base, d, s);
+    return;
+  }
+  case 15: { /* table.grow */
+    uint32_t t = rd_u32(c);
+    check_table(c, t);
+    uint8_t types[2] = {c->m->tables[t].elem, KVM_I32};
+    uint32_t s = pop_into_slots(c, types, 2);
+    emit_op(c, KVM_OP_TABLE_GROW, s, t, 0);
+    push(c, KVM_I32); /* a names the operands too: not retargetable */
+    return;
+  }
+  case 16: { /* table.size */
+    uint32_t t = rd_u32(c);
+    check_table(c, t);
+    uint32_t i = emit_op(c, KVM_OP_TABLE_SIZE, slot_of_height(c, c->sh), t, 0);
+    push_result(c, KVM_I32, i);
+    return;
+  }
+  case 17: { /* table.fill */
+    uint32_t t = rd_u32(c);
+    check_table(c, t);
+    uint8_t types[3] = {KVM_I32, c->m->tables[t].elem, KVM_I32};
+    uint32_t s = pop_into_slots(c, types, 3);
+    emit_op(c, KVM_OP_TABLE_FILL, s, t, 0);
+    return;
+  }
+  default:
+    fail(c, KVM_ERR_MALFORMED, "illegal opcode");
+  }
+}
+
+static void op_const(comp *c, uint8_t t, kvm_slot k) {
+  entry *e = push(c, t);
+  e->kind = E_CONST;
+  e->k = k;
+}
+
+static void instruction(comp *c, uint8_t op) {
+  kvm_slot k = {0};
+  switch (op) {
+  case 0x00: /* unreachable */
+    emit_op(c, KVM_OP_UNREACHABLE, 0, 0, 0);
+    mark_unreachable(c);
+    return;
+  case 0x01: /* nop */
+    return;
+  case 0x02:
+  case 0x03: { /* block, loop */
+    ctrl t;
+    read_blocktype(c, &t);
+    enter_block(c, op == 0x02 ? C_BLOCK : C_LOOP, t);
+    if (op == 0x03 && c->reach) {
+      ctrl *f = top(c);
+      place_label(c, &f->loop_base, &f->hdr_block);
+      f->loop_pc = c->nins;
+      f->hdr_len = NONE;
+    }
+    return;
+  }
+  case 0x04: { /* if */
+    ctrl t;
+    read_blocktype(c, &t);
+    entry cond = pop(c, KVM_I32);
+    uint32_t br = NONE;
+    if (c->reach) {
+      if (stack_all_in_slots(c)) {
+        br = emit_cond_branch(c, &cond, false);
+      } else {
+        uint32_t s = src_slot(c, &cond, c->sh);
+        materialize_all(c);
+        br = emit_op(c, KVM_OP_BR_Z, 0, s, 0);
+      }
+    }
+    enter_block(c, C_IF, t);
+    top(c)->else_fix = br;
+    if (br != NONE) {
+      c->ins[br].t = (int32_t)NONE; /* a chain of one */
+      begin_fallthrough(c, br);
+    }
+    return;
+  }
+  case 0x05:
+    op_else(c);
+    return;
+  case 0x0c: { /* br */
+    ctrl *f = label_at(c, rd_u32(c));
+    const kvm_valtype *types;
+    uint32_t n;
+    label_types(f, &types, &n);
+    check_top(c, types, n);
+    if (c->reach) emit_branch(c, f);
+    mark_unreachable(c);
+    return;
+  }
+  case 0x0d:
+    op_br_if(c, rd_u32(c));
+    return;
+  case 0x0e:
+    op_br_table(c);
+    return;
+  case 0x0f: /* return */
+    check_top(c, c->ft->results, c->ft->nresults);
+    if (c->reach) emit_return(c);
+    mark_unreachable(c);
+    return;
+  case 0x10: { /* call */
+    uint32_t x = rd_u32(c);
+    if (x >= c->m->nfuncs) invalid(c, "unknown function");
+    uint32_t at = op_call(c, &c->m->types[c->m->func_types[x]], KVM_OP_CALL, x, 0, NULL);
+    /* The callee's code is the same in every instance of the module: name
+     * it directly once it exists (itself, or compiled before). */
+    if (at != NONE && x >= c->m->nfunc_imports) {
+      kvm_funcdef *callee = &c->m->funcs[x - c->m->nfunc_imports];
+      struct kvm_code *code = x == c->fidx ? c->code : callee->code;
+      c->ins[at].op = code ? KVM_OP_CALL_CODE : KVM_OP_CALL_DEF;
+      c->ins[at].k.ref = code ? (void *)code : (void *)callee;
+    }
+    return;
+  }
+  case 0x11: { /* call_indirect */
+    uint32_t y = rd_u32(c);
+    uint32_t t = rd_u32(c);
+    check_table(c, t);
+    if (y >= c->m->ntypes) invalid(c, "unknown type");
+    if (c->m->tables[t].elem != KVM_FUNCREF) invalid(c, "type mismatch");
+    entry idx = pop(c, KVM_I32);
+    op_call(c, &c->m->types[y], KVM_OP_CALL_INDIRECT, y, t, &idx);
+    return;
+  }
+  case 0x1a: /* drop */
+    pop(c, T_ANY);
+    return;
+  case 0x1b:
+  case 0x1c:
+    op_select(c, op == 0x1c);
+    return;
+  case 0x20: { /* local.get */
+    uint32_t x = rd_local(c);
+    entry *e = push(c, c->ltypes[x]);
+    if (c->reach) {
+      e->kind = E_LOCAL;
+      e->slot = x;
+    }
+    return;
+  }
+  case 0x21:
+  case 0x22:
+    op_local_set(c, op == 0x22);
+    return;
+  case 0x23: { /* global.get */
+    uint32_t x = rd_u32(c);
+    if (x >= c->m->nglobals) invalid(c, "unknown global");
+    uint32_t i = emit_op(c, KVM_OP_GLOBAL_GET, slot_of_height(c, c->sh), x, 0);
+    push_result(c, c->m->global_types[x].type, i);
+    return;
+  }
+  case 0x24: { /* global.set */
+    uint32_t x = rd_u32(c);
+    if (x >= c->m->nglobals) invalid(c, "unknown global");
+    if (!c->m->global_types[x].mut) invalid(c, "global is immutable");
+    entry v = pop(c, c->m->global_types[x].type);
+    if (c->reach) {
+      uint32_t s = src_slot(c, &v, c->sh);
+      emit_op(c, KVM_OP_GLOBAL_SET, 0, s, x);
+    }
+    return;
+  }
+  case 0x25: { /* table.get */
+    uint32_t t = rd_u32(c);
+    check_table(c, t);
+    entry i = pop(c, KVM_I32);
+    uint32_t h = c->sh;
+    uint32_t at = NONE;
+    if (c->reach) {
+      uint32_t s = src_slot(c, &i, h);
+      at = emit_op(c, KVM_OP_TABLE_GET, slot_of_height(c, h), s, t);
+    }
+    push_result(c, c->m->tables[t].elem, at);
+    return;
+  }
+  case 0x26: { /* table.set */
+    uint32_t t = rd_u32(c);
+    check_table(c, t);
+    uint8_t types[2] = {KVM_I32, c->m->tables[t].elem};
+    uint32_t s = pop_into_slots(c, types, 2);
+    emit_op(c, KVM_OP_TABLE_SET, s, 0, t);
+    return;
+  }
+#define X(N, OPC, T, AL, CT, F)                                                                    \
+  case OPC:                                                                                        \
+    op_load(c, KVM_OP_##N, T, AL);                                                                 \
+    return;
+    KVM_LOADS(X)
+#undef X
+#define X(N, OPC, T, AL, CT, F)                                                                    \
+  case OPC:                                                                                        \
+    op_store(c, KVM_OP_##N, T, AL);                                                                \
+    return;
+    KVM_STORES(X)
+#undef X
+  case 0x3f: { /* memory.size */
+    zero_byte(c);
+    check_memory(c, 0);
+    uint32_t i = emit_op(c, KVM_OP_MEMORY_SIZE, slot_of_height(c, c->sh), 0, 0);
+    push_result(c, KVM_I32, i);
+    return;
+  }
+  case 0x40: { /* memory.grow */
+    zero_byte(c);
+    check_memory(c, 0);
+    entry d = pop(c, KVM_I32);
+    uint32_t h = c->sh, i = NONE;
+    if (c->reach) {
+      uint32_t s = src_slot(c, &d, h);
+      i = emit_op(c, KVM_OP_MEMORY_GROW, slot_of_height(c, h), s, 0);
+    }
+    push_result(c, KVM_I32, i);
+    return;
+  }
+  case 0x41:
+    read_check(c, kvm_read_s32(&c->r, &k.i32));
+    op_const(c, KVM_I32, k);
+    return;
+  case 0x42:
+    read_check(c, kvm_read_s64(&c->r, &k.i64));
+    op_const(c, KVM_I64, k);
+    return;
+  case 0x43:
+    read_check(c, kvm_read_f32(&c->r, &k.u32));
+    op_const(c, KVM_F32, k);
+    return;
+  case 0x44:
+    read_check(c, kvm_read_f64(&c->r, &k.u64));
+    op_const(c, KVM_F64, k);
+    return;
+#define X(N, OPC, T, TR, IN, OUT, COMM, E)                                                         \
+  case OPC:                                                                                        \
+    op_binary(c, KVM_OP_##N##_SS, T, TR, COMM);                                                    \
+    return;
+    KVM_BINOPS(X)
+#undef X
+#define X(N, OPC, T, TR, IN, OUT, E)                                                               \
+  case OPC:                                                                                        \
+    op_unary(c, KVM_OP_##N, T, TR);                                                                \
+    return;
+    KVM_UNOPS_PLAIN(X)
+#undef X
+  case 0xa7:
+    op_retype(c, KVM_I64, KVM_I32);
+    return;
+  case 0xbc:
+    op_retype(c, KVM_F32, KVM_I32);
+    return;
+  case 0xbd:
+    op_retype(c, KVM_F64, KVM_I64);
+    return;
+  case 0xbe:
+    op_retype(c, KVM_I32, KVM_F32);
+    return;
+  case 0xbf:
+    op_retype(c, KVM_I64, KVM_F64);
+    return;
+  case 0xd0: { /* ref.null */
+    uint8_t t = rd_reftype(c);
+    op_const(c, t, k);
+    return;
+  }
+  case 0xd1: { /* ref.is_null */
+    entry r = pop(c, T_ANY);
+    if (!is_ref(r.type) && r.type != T_ANY) invalid(c, "type mismatch");
+    uint32_t h = c->sh, i = NONE;
+    if (c->reach) {
+      uint32_t s = src_slot(c, &r, h);
+      i = emit_op(c, KVM_OP_REF_IS_NULL, slot_of_height(c, h), s, 0);
+    }
+    push_result(c, KVM_I32, i);
+    return;
+  }
+  case 0xd2: { /* ref.func */
+    uint32_t x = rd_u32(c);
+    if (x >= c->m->nfuncs) invalid(c, "unknown function");
+    if (!c->m->func_declared || !c->m->func_declared[x])
+      invalid(c, "undeclared function reference");
+    uint32_t i = emit_op(c, KVM_OP_REF_FUNC, slot_of_height(c, c->sh), x, 0);
+    push_result(c, KVM_FUNCREF, i);
+    return;
+  }
+  case 0xfc:
+    op_prefixed(c);
+    return;
+  default:
+    fail(c, KVM_ERR_MALFORMED, "illegal opcode");
+  }
+}
+
+/* ---- the function ------------------------------------------------------- */
+
+static void read_locals(comp *c) {
+  uint32_t groups = rd_u32(c);
+  uint64_t total = c->ft->nparams;
+  const uint8_t *save = c->r.p;
+  for (uint32_t g = 0; g < groups; g++) {
+    uint32_t n = rd_u32(c);
+    uint8_t t = rd_u8(c);
+    total += n;
+    if (total > MAX_LOCALS) fail(c, KVM_ERR_MALFORMED, "too many locals");
+    if (!is_valtype(t)) fail(c, KVM_ERR_MALFORMED, "malformed value type");
+  }
+  c->nlocals = (uint32_t)total;
+  c->ltypes = malloc(total ? total : 1);
+  if (!c->ltypes) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
+  for (uint32_t i = 0; i < c->ft->nparams; i++) c->ltypes[i] = (uint8_t)c->ft->params[i];
+  c->r.p = save;
+  uint32_t at = c->ft->nparams;
+  for (uint32_t g = 0; g < groups; g++) {
+    uint32_t n = rd_u32(c);
+    uint8_t t = rd_u8(c);
+    memset(c->ltypes + at, t, n);
+    at += n;
+  }
+}
+
+/* After a validation error, the rest of the body is still decoded: a
+ * malformed encoding anywhere in it takes precedence, as in the spec's
+ * reference decoder, which parses the whole body before validating it. */
+static void scan_rest(comp *c) {
+  uint32_t depth = c->depth_after;
+  while (depth > 0) {
+    c->cur_off = (uint32_t)kvm_reader_offset(&c->r);
+    uint8_t op = rd_u8(c);
+    int64_t v;
+    switch (op) {
+    case 0x02:
+    case 0x03:
+    case 0x04:
+      read_check(c, kvm_read_s33(&c->r, &v));
+      depth++;
+      break;
+    case 0x0b:
+      depth--;
+      break;
+    case 0x0c:
+    case 0x0d:
+    case 0x10:
+    case 0xd2:
+    case 0x20:
+    case 0x21:
+    case 0x22:
+    case 0x23:
+    case 0x24:
+    case 0x25:
+    case 0x26:
+      rd_u32(c);
+      break;
+    case 0x0e: {
+      uint32_t n = rd_u32(c);
+      for (uint64_t i = 0; i <= n; i++) rd_u32(c);
+      break;
+    }
+    case 0x11:
+      rd_u32(c);
+      rd_u32(c);
+      break;
+    case 0x1c: {
+      uint32_t n = rd_u32(c);
+      for (uint32_t i = 0; i < n; i++) rd_u8(c);
+      break;
+    }
+    case 0x3f:
+    case 0x40:
+      zero_byte(c);
+      break;
+    case 0x41:
+      read_check(c, kvm_read_sleb(&c->r, 32, &v));
+      break;
+    case 0x42:
+      read_check(c, kvm_read_sleb(&c->r, 64, &v));
+      break;
+    case 0x43: {
+      uint32_t b;
+      read_check(c, kvm_read_f32(&c->r, &b));
+      break;
+    }
+    case 0x44: {
+      uint64_t b;
+      read_check(c, kvm_read_f64(&c->r, &b));
+      break;
+    }
+    case 0xd0:
+      rd_reftype(c);
+      break;
+    case 0xfc: {
+      uint32_t sub = rd_u32(c);
+      if (sub <= 7) break;
+      switch (sub) {
+      case 8:
+        rd_u32(c);
+        zero_byte(c);
+        break;
+      case 10:
+        zero_byte(c);
+        zero_byte(c);
+        break;
+      case 11:
+        zero_byte(c);
+        break;
+      case 12:
+      case 14:
+        rd_u32(c);
+        rd_u32(c);
+        break;
+      case 9:
+      case 13:
+      case 15:
+      case 16:
+      case 17:
+        rd_u32(c);
+        break;
+      default:
+        fail(c, KVM_ERR_MALFORMED, "illegal opcode");
+      }
+      break;
+    }
+    default:
+      if ((op >= 0x28 && op <= 0x3e)) {
+        rd_u32(c);
+        rd_u32(c);
+      } else if (!(op <= 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b ||
+                   (op >= 0x45 && op <= 0xc4) || op == 0xd1)) {
+        fail(c, KVM_ERR_MALFORMED, "illegal opcode");
+      }
+    }
+  }
+  if (c->r.p != c->r.end) fail(c, KVM_ERR_MALFORMED, "END opcode expected");
+}
+
+static void resolve_handlers(kvm_ins *ins, uint32_t n) {
+  const void *const *h = kvm_interp_handlers();
+  if (!h) return;
+  for (uint32_t i = 0; i < n; i++) ins[i].h = h[ins[i].op];
+}
+
+static void compile_body(comp *c, kvm_funcdef *def) {
+  /* allocated first: recursive calls name it */
+  c->code = calloc(1, sizeof *c->code);
+  if (!c->code) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
+  read_locals(c);
+  ctrl *f = push_ctrl(c, C_FUNC);
+  f->nr = c->ft->nresults;
+  f->results = c->ft->results;
+  f->entry_reach = true;
+  c->reach = true;
+  begin_block(c);
+  for (;;) {
+    c->cur_off = (uint32_t)kvm_reader_offset(&c->r);
+    uint8_t op = rd_u8(c);
+    c->depth_after = c->cn + (op == 0x0b ? -1u : op >= 0x02 && op <= 0x04 ? 1 : 0);
+    if (op == 0x0b) {
+      if (op_end(c)) break;
+      continue;
+    }
+    if (c->reach && op != 0x05) c->fuel_n++;
+    instruction(c, op);
+  }
+  if (c->r.p != c->r.end) fail(c, KVM_ERR_MALFORMED, "END opcode expected");
+  end_block(c);
+
+  struct kvm_code *code = c->code;
+  code->ins = c->ins;
+  code->offsets = c->offs;
+  code->nins = c->nins;
+  code->nparams = c->ft->nparams;
+  code->nlocals = c->nlocals;
+  code->nresults = c->ft->nresults;
+  uint32_t frame = c->nlocals + c->maxh;
+  if (frame < c->ft->nresults) frame = c->ft->nresults;
+  code->frame_size = frame;
+  code->func_index = c->fidx;
+  resolve_handlers(code->ins, code->nins);
+  c->ins = NULL;
+  c->offs = NULL;
+  c->code = NULL;
+  def->code = code;
+}
+
+bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
+  kvm_funcdef *def = &m->funcs[i];
+  comp *c = calloc(1, sizeof *c);
+  if (!c) {
+    kvm_set_error(err, KVM_ERR_RESOURCE, "out of memory compiling function %u",
+                  m->nfunc_imports + i);
+    return false;
+  }
+  c->m = m;
+  c->fidx = m->nfunc_imports + i;
+  c->err = err;
+  c->r.base = m->bytes;
+  c->r.p = def->body;
+  c->r.end = def->body + def->body_len;
+  c->cur_off = (uint32_t)def->body_offset;
+  c->fuel_pc = NONE;
+  c->prod_pc = NONE;
+  if (def->type_index >= m->ntypes) {
+    kvm_set_error(err, KVM_ERR_INVALID, "unknown type (function %u)", c->fidx);
+    free(c);
+    return false;
+  }
+  c->ft = &m->types[def->type_index];
+  bool ok = true;
+  if (setjmp(c->fail) == 0) {
+    compile_body(c, def);
+  } else {
+    ok = false;
+    if (err->kind == KVM_ERR_INVALID) {
+      kvm_error first = *err;
+      if (setjmp(c->fail) == 0) {
+        scan_rest(c);
+        *err = first;
+      }
+    }
+  }
+  free(c->ins);
+  free(c->offs);
+  free(c->st);
+  free(c->cs);
+  free(c->ltypes);
+  free(c->depths);
+  free(c->pend);
+  free(c->code);
+  free(c);
+  return ok;
+}
+
+void kvm_code_free(struct kvm_code *code) {
+  if (!code) return;
+  free(code->ins);
+  free(code->offsets);
+  free(code);
+}

@@ -1,0 +1,794 @@
+/* interp.c — runs compiled code: the dispatch loop (threaded or switch, same
+ * handler bodies), Wasm calls on the vm's own frame stack, host calls and
+ * host re-entry, traps with their locations, and fuel/deadline/interrupt
+ * metering at basic-block boundaries. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "code.h"
+
+#define SLICE 10000 /* instructions between clock and interrupt checks */
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+typedef struct frame {
+  const kvm_ins *ret; /* NULL: return to the embedder */
+  kvm_slot *fp;
+  kvm_func *func;
+} frame;
+
+static inline uint32_t kvm_rotl32(uint32_t x, uint32_t n) {
+  n &= 31;
+  return n ? (x << n) | (x >> (32 - n)) : x;
+}
+static inline uint32_t kvm_rotr32(uint32_t x, uint32_t n) {
+  n &= 31;
+  return n ? (x >> n) | (x << (32 - n)) : x;
+}
+static inline uint64_t kvm_rotl64(uint64_t x, uint64_t n) {
+  n &= 63;
+  return n ? (x << n) | (x >> (64 - n)) : x;
+}
+static inline uint64_t kvm_rotr64(uint64_t x, uint64_t n) {
+  n &= 63;
+  return n ? (x >> n) | (x << (64 - n)) : x;
+}
+
+/* Wasm min/max: NaN if either operand is NaN, and -0 < +0. */
+static inline float kvm_fminf(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return signbit(a) ? a : b;
+  return a < b ? a : b;
+}
+static inline float kvm_fmaxf(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+static inline double kvm_fmin(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return signbit(a) ? a : b;
+  return a < b ? a : b;
+}
+static inline double kvm_fmax(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+
+/* Inlined rounding may hand a signalling NaN back unchanged; Wasm wants a
+ * quiet one, which the addition makes. */
+#define KVM_ROUND(fn, v) ((v) != (v) ? (v) + (v) : fn(v))
+
+#define KVM_TRUNC(T, in_range)                                                                     \
+  ({                                                                                               \
+    if (x != x) TRAP(KVM_TRAP_BAD_CONVERSION);                                                     \
+    if (!(in_range)) TRAP(KVM_TRAP_INT_OVERFLOW);                                                  \
+    (T) x;                                                                                         \
+  })
+#define KVM_TRUNC_SAT(T, lo_ok, hi_ok, LO, HI)                                                     \
+  ({                                                                                               \
+    T r_;                                                                                          \
+    if (x != x)                                                                                    \
+      r_ = 0;                                                                                      \
+    else if (!(lo_ok))                                                                             \
+      r_ = LO;                                                                                     \
+    else if (!(hi_ok))                                                                             \
+      r_ = HI;                                                                                     \
+    else                                                                                           \
+      r_ = (T)x;                                                                                   \
+    r_;                                                                                            \
+  })
+
+/* Every result is written as a whole slot: a later 8-byte copy of the slot
+ * then reads one store, which the CPU can forward (a 4-byte store followed by
+ * an 8-byte load of the same slot stalls). */
+#define SET_u32(d, v) ((d).u64 = (uint32_t)(v))
+#define SET_i32(d, v) ((d).u64 = (uint32_t)(int32_t)(v))
+#define SET_u64(d, v) ((d).u64 = (uint64_t)(v))
+#define SET_i64(d, v) ((d).i64 = (int64_t)(v))
+#define SET_f64(d, v) ((d).f64 = (v))
+#define SET_f32(d, v) ((d).u64 = f32_bits(v))
+
+static inline uint32_t f32_bits(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint32_t max_depth(const kvm_store *s) {
+  return s->cfg.max_call_depth ? s->cfg.max_call_depth : 20000;
+}
+
+static frame *frames_of(kvm_store *s) { return (frame *)(s->stack + s->stack_slots); }
+
+static bool ensure_stack(kvm_store *s) {
+  if (s->stack) return true;
+  size_t n = s->cfg.value_stack_slots ? s->cfg.value_stack_slots : (size_t)1 << 20;
+  /* owned by the store (freed with it): value slots, then frame records */
+  s->stack = malloc(n * sizeof(kvm_slot) + (size_t)max_depth(s) * sizeof(frame));
+  if (!s->stack) return false;
+  s->stack_slots = n;
+  return true;
+}
+
+/* The slow path of a FUEL instruction: the slice ran out (by `-*slice`
+ * instructions). Checks the interrupt flag, the deadline and the fuel left,
+ * then hands out a new slice. */
+static kvm_trap_kind refill(kvm_store *s, int64_t *slice) {
+  if (atomic_load_explicit(&s->interrupt, memory_order_relaxed)) return KVM_TRAP_INTERRUPTED;
+  if (s->deadline_ns && now_ns() >= s->deadline_ns) return KVM_TRAP_TIMEOUT;
+  uint64_t deficit = (uint64_t)(-*slice);
+  if (s->fuel_left < deficit) {
+    s->fuel_left = 0;
+    *slice = 0;
+    return KVM_TRAP_FUEL_EXHAUSTED;
+  }
+  uint64_t rest = s->fuel_left - deficit;
+  uint64_t take = rest < SLICE ? rest : SLICE;
+  s->fuel_left = rest - take;
+  *slice = (int64_t)take;
+  return KVM_TRAP_NONE;
+}
+
+static void slot_to_val(kvm_valtype t, const kvm_slot *in, kvm_val *out) {
+  out->type = t;
+  switch (t) {
+  case KVM_I32:
+    out->of.i32 = in->i32;
+    break;
+  case KVM_F32:
+    out->of.f32 = in->u32;
+    break;
+  case KVM_I64:
+    out->of.i64 = in->i64;
+    break;
+  case KVM_F64:
+    out->of.f64 = in->u64;
+    break;
+  default:
+    out->of.ref = in->ref;
+    break;
+  }
+}
+
+static void val_to_slot(kvm_valtype t, const kvm_val *in, kvm_slot *out) {
+  switch (t) {
+  case KVM_I32:
+    out->u64 = (uint32_t)in->of.i32;
+    break;
+  case KVM_F32:
+    out->u64 = in->of.f32;
+    break;
+  case KVM_I64:
+    out->i64 = in->of.i64;
+    break;
+  case KVM_F64:
+    out->u64 = in->of.f64;
+    break;
+  default:
+    out->ref = in->of.ref;
+    break;
+  }
+}
+
+/* Calls host function f with its arguments in slots[0..nparams), leaving
+ * the results in slots[0..nresults). inst is the calling instance. */
+static bool call_host(kvm_store *s, kvm_func *f, kvm_instance *inst, kvm_slot *slots,
+                      kvm_trap *trap) {
+  const kvm_functype *t = f->type;
+  kvm_val small_in[8], small_out[8];
+  kvm_val *in = small_in, *out = small_out;
+  if (t->nparams > 8 || t->nresults > 8) {
+    in = calloc(t->nparams + 1, sizeof *in);
+    out = calloc(t->nresults + 1, sizeof *out);
+    if (!in || !out) {
+      free(in);
+      free(out);
+      kvm_set_trap(trap, KVM_TRAP_HOST, "out of memory calling a host function");
+      return false;
+    }
+  }
+  for (uint32_t i = 0; i < t->nparams; i++) slot_to_val(t->params[i], &slots[i], &in[i]);
+  for (uint32_t i = 0; i < t->nresults; i++) {
+    out[i].type = t->results[i];
+    out[i].of.i64 = 0;
+  }
+  kvm_caller caller = {.store = s, .inst = inst, .trap = trap};
+  trap->kind = KVM_TRAP_NONE;
+  s->host_depth++;
+  bool ok = f->host(&caller, f->env, in, out);
+  s->host_depth--;
+  if (!ok) {
+    if (trap->kind == KVM_TRAP_NONE)
+      kvm_set_trap(trap, KVM_TRAP_HOST, "host function failed without a message");
+  } else {
+    for (uint32_t i = 0; i < t->nresults; i++) val_to_slot(t->results[i], &out[i], &slots[i]);
+  }
+  if (in != small_in) {
+    free(in);
+    free(out);
+  }
+  return ok;
+}
+
+#ifdef KVM_THREADED
+#define OP(name) L_##name:
+#define JUMP() goto * ip->h
+#else
+#define OP(name) case KVM_OP_##name:
+#define JUMP() goto dispatch
+#endif
+#define NEXT()                                                                                     \
+  do {                                                                                             \
+    ip++;                                                                                          \
+    JUMP();                                                                                        \
+  } while (0)
+#define TRAP(k)                                                                                    \
+  do {                                                                                             \
+    tk = (k);                                                                                      \
+    goto trapped;                                                                                  \
+  } while (0)
+/* Every branch instruction: t = target, a = fuel the target block still
+ * needs (branches back to a loop pay for the loop's first block). */
+#define TAKE_BRANCH()                                                                              \
+  do {                                                                                             \
+    slice -= ip->a;                                                                                \
+    ip += ip->t;                                                                                   \
+    if (UNLIKELY(slice < 0)) goto out_of_slice;                                                    \
+    JUMP();                                                                                        \
+  } while (0)
+/* A body starts with the FUEL of its first block: run it in place. */
+/* The not-taken path of a conditional branch whose c charges the block
+ * that follows (compare-with-constant and single-operand forms). */
+#define FALL_THROUGH()                                                                             \
+  do {                                                                                             \
+    slice -= ip->c;                                                                                \
+    ip++;                                                                                          \
+    if (UNLIKELY(slice < 0)) goto out_of_slice;                                                    \
+    JUMP();                                                                                        \
+  } while (0)
+#define ENTER_BODY()                                                                               \
+  do {                                                                                             \
+    slice -= ip->k.i64;                                                                            \
+    ip++;                                                                                          \
+    if (UNLIKELY(slice < 0)) goto out_of_slice;                                                    \
+    JUMP();                                                                                        \
+  } while (0)
+#define LOAD_MEM()                                                                                 \
+  do {                                                                                             \
+    if (mem) {                                                                                     \
+      mb = mem->data;                                                                              \
+      msz = mem->size;                                                                             \
+    }                                                                                              \
+  } while (0)
+#define SWITCH_INSTANCE(to)                                                                        \
+  do {                                                                                             \
+    inst = (to);                                                                                   \
+    mem = inst->module->nmems ? inst->mems[0] : NULL;                                              \
+    mb = NULL;                                                                                     \
+    msz = 0;                                                                                       \
+    LOAD_MEM();                                                                                    \
+  } while (0)
+
+/* Runs Wasm function `entry` with its frame at fp0. With a non-NULL `table`
+ * it only hands out the handler addresses (NULL for switch dispatch): labels
+ * are visible inside this function alone. */
+static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
+                const void *const **table) {
+#ifdef KVM_THREADED
+  /* clang-format off */
+#define X_BIN(N, ...) &&L_##N##_SS, &&L_##N##_SK,
+#define X_CMPBR(N, ...) &&L_##N##_BR_SS, &&L_##N##_BR_SK, &&L_##N##_BRN_SS, &&L_##N##_BRN_SK,
+#define X_ONE(N, ...) &&L_##N,
+#define X_STORE_K(N, ...) &&L_##N##_K,
+  static const void *const labels[KVM_OP_COUNT] = {
+    KVM_BINOPS(X_BIN)
+    KVM_CMPOPS(X_CMPBR)
+    KVM_UNOPS(X_ONE)
+    KVM_LOADS(X_ONE)
+    KVM_STORES(X_ONE)
+    KVM_STORES(X_STORE_K)
+    KVM_PLAINOPS(X_ONE)
+  };
+#undef X_BIN
+#undef X_CMPBR
+#undef X_ONE
+#undef X_STORE_K
+  /* clang-format on */
+  if (table) {
+    *table = labels;
+    return true;
+  }
+#else
+  if (table) {
+    *table = NULL;
+    return true;
+  }
+#endif
+  const uint32_t base_depth = s->call_depth;
+  const uint32_t maxd = max_depth(s);
+  frame *frames = frames_of(s);
+  kvm_slot *const stack_end = s->stack + s->stack_slots;
+  uint32_t depth = base_depth;
+  kvm_instance *inst = NULL;
+  kvm_func *cur = NULL, *f = entry;
+  const kvm_ins *ip = NULL;
+  kvm_slot *fp = NULL, *nfp = fp0;
+  const struct kvm_code *code;
+  kvm_memory *mem = NULL;
+  uint8_t *mb = NULL;
+  uint64_t msz = 0;
+  int64_t slice = 0;
+  kvm_trap_kind tk = KVM_TRAP_NONE;
+  bool host_trap = false;
+
+  if (depth >= maxd) TRAP(KVM_TRAP_STACK_EXHAUSTED);
+  frames[depth++] = (frame){NULL, NULL, NULL};
+  goto enter;
+
+do_call:
+  if (f->host) {
+    const kvm_functype *t = f->type;
+    size_t saved = s->stack_used;
+    size_t top = (size_t)(nfp - s->stack) + (t->nparams > t->nresults ? t->nparams : t->nresults);
+    s->stack_used = top;
+    s->call_depth = depth;
+    s->fuel_left += (uint64_t)slice;
+    slice = 0;
+    bool ok = call_host(s, f, inst, nfp, trap);
+    s->stack_used = saved;
+    if (!ok) {
+      host_trap = true;
+      tk = trap->kind;
+      goto trapped;
+    }
+    LOAD_MEM();
+    NEXT();
+  }
+  if (UNLIKELY(depth >= maxd)) TRAP(KVM_TRAP_STACK_EXHAUSTED);
+  frames[depth++] = (frame){ip + 1, fp, cur};
+enter : {
+  code = f->def->code;
+  if (UNLIKELY(nfp + code->frame_size > stack_end)) {
+    depth--;
+    TRAP(KVM_TRAP_STACK_EXHAUSTED);
+  }
+  for (uint32_t i = code->nparams; i < code->nlocals; i++) nfp[i].u64 = 0;
+  fp = nfp;
+  cur = f;
+  if (f->inst != inst) SWITCH_INSTANCE(f->inst);
+  ip = code->ins;
+  ENTER_BODY();
+}
+
+#ifndef KVM_THREADED
+dispatch:
+  switch (ip->op) {
+#endif
+
+#define BIN(N, OPC, T, TR, IN, OUT, COMM, E)                                                       \
+  OP(N##_SS) {                                                                                     \
+    __typeof__(fp->IN) x = fp[ip->b].IN, y = fp[ip->c].IN;                                         \
+    SET_##OUT(fp[ip->a], (E));                                                                     \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(N##_SK) {                                                                                     \
+    __typeof__(fp->IN) x = fp[ip->b].IN, y = ip->k.IN;                                             \
+    SET_##OUT(fp[ip->a], (E));                                                                     \
+    NEXT();                                                                                        \
+  }
+    KVM_BINOPS(BIN)
+#undef BIN
+
+#define CMPBR(N, OPC, T, TR, IN, OUT, COMM, E)                                                     \
+  OP(N##_BR_SS) {                                                                                  \
+    __typeof__(fp->IN) x = fp[ip->b].IN, y = fp[ip->c].IN;                                         \
+    if (E) TAKE_BRANCH();                                                                          \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(N##_BR_SK) {                                                                                  \
+    __typeof__(fp->IN) x = fp[ip->b].IN, y = ip->k.IN;                                             \
+    if (E) TAKE_BRANCH();                                                                          \
+    FALL_THROUGH();                                                                                \
+  }                                                                                                \
+  OP(N##_BRN_SS) {                                                                                 \
+    __typeof__(fp->IN) x = fp[ip->b].IN, y = fp[ip->c].IN;                                         \
+    if (!(E)) TAKE_BRANCH();                                                                       \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(N##_BRN_SK) {                                                                                 \
+    __typeof__(fp->IN) x = fp[ip->b].IN, y = ip->k.IN;                                             \
+    if (!(E)) TAKE_BRANCH();                                                                       \
+    FALL_THROUGH();                                                                                \
+  }
+    KVM_CMPOPS(CMPBR)
+#undef CMPBR
+
+#define UN(N, OPC, T, TR, IN, OUT, E)                                                              \
+  OP(N) {                                                                                          \
+    __typeof__(fp->IN) x = fp[ip->b].IN;                                                           \
+    SET_##OUT(fp[ip->a], (E));                                                                     \
+    NEXT();                                                                                        \
+  }
+    KVM_UNOPS(UN)
+#undef UN
+
+    /* Loads and stores: b = address slot, t = a constant the address was
+     * incremented by with i32.add (wrapping in 32 bits), k = the constant
+     * offset; a = result, c = stored value. For the constant-value stores
+     * (_K) k is the value and c the offset. The offset is added in 64 bits,
+     * where it cannot wrap. */
+#define ADDR(off) ((uint64_t)(uint32_t)(fp[ip->b].u32 + (uint32_t)ip->t) + (off))
+#define LOAD(N, OPC, T, AL, CT, F)                                                                 \
+  OP(N) {                                                                                          \
+    uint64_t ea = ADDR(ip->k.u64);                                                                 \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    CT v;                                                                                          \
+    memcpy(&v, mb + ea, sizeof v);                                                                 \
+    SET_##F(fp[ip->a], v);                                                                         \
+    NEXT();                                                                                        \
+  }
+    KVM_LOADS(LOAD)
+#undef LOAD
+
+#define STORE(N, OPC, T, AL, CT, F)                                                                \
+  OP(N) {                                                                                          \
+    uint64_t ea = ADDR(ip->k.u64);                                                                 \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    CT v = (CT)fp[ip->c].F;                                                                        \
+    memcpy(mb + ea, &v, sizeof v);                                                                 \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(N##_K) {                                                                                      \
+    uint64_t ea = ADDR(ip->c);                                                                     \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    CT v = (CT)ip->k.F;                                                                            \
+    memcpy(mb + ea, &v, sizeof v);                                                                 \
+    NEXT();                                                                                        \
+  }
+    KVM_STORES(STORE)
+#undef STORE
+#undef ADDR
+
+    OP(UNREACHABLE) { TRAP(KVM_TRAP_UNREACHABLE); }
+
+    /* Charges a basic block of k instructions. */
+    OP(FUEL) {
+      slice -= ip->k.i64;
+      ip++;
+      if (UNLIKELY(slice < 0)) goto out_of_slice;
+      JUMP();
+    }
+
+    OP(COPY) {
+      fp[ip->a] = fp[ip->b];
+      NEXT();
+    }
+
+    OP(CONST) {
+      fp[ip->a] = ip->k;
+      NEXT();
+    }
+
+    OP(BR) { TAKE_BRANCH(); }
+
+    /* b = condition slot; c = fuel of the block that follows */
+
+    OP(BR_NZ) {
+      if (fp[ip->b].u32) TAKE_BRANCH();
+      FALL_THROUGH();
+    }
+
+    OP(BR_Z) {
+      if (!fp[ip->b].u32) TAKE_BRANCH();
+      FALL_THROUGH();
+    }
+
+    OP(BR_NZ64) {
+      if (fp[ip->b].u64) TAKE_BRANCH();
+      FALL_THROUGH();
+    }
+
+    OP(BR_Z64) {
+      if (!fp[ip->b].u64) TAKE_BRANCH();
+      FALL_THROUGH();
+    }
+
+    /* a = index slot, b = number of labels; a BR per label (and the default
+     * last) follows, taken without dispatching it. */
+    OP(BR_TABLE) {
+      uint32_t i = fp[ip->a].u32;
+      ip += 1 + (i < ip->b ? i : ip->b);
+      TAKE_BRANCH();
+    }
+
+    OP(RET1) {
+      fp[0] = fp[ip->b];
+      goto do_return;
+    }
+
+    OP(RET) { goto do_return; }
+
+    /* a = first argument slot (the callee's frame), b = function index. */
+    OP(CALL) {
+      f = inst->funcs[ip->b];
+      nfp = fp + ip->a;
+      goto do_call;
+    }
+
+    /* A defined function of the same module: no host function, no instance
+     * switch. a = first argument slot, b = function index, k = its kvm_code
+     * (CALL_CODE) or its kvm_funcdef (CALL_DEF, compiled after the caller). */
+    OP(CALL_DEF) {
+      code = ((const kvm_funcdef *)ip->k.ref)->code;
+      goto call_code;
+    }
+
+    OP(CALL_CODE) {
+      code = ip->k.ref;
+    call_code:
+      nfp = fp + ip->a;
+      if (UNLIKELY(depth >= maxd || nfp + code->frame_size > stack_end))
+        TRAP(KVM_TRAP_STACK_EXHAUSTED);
+      frames[depth++] = (frame){ip + 1, fp, cur};
+      cur = inst->funcs[ip->b];
+      for (uint32_t i = code->nparams; i < code->nlocals; i++) nfp[i].u64 = 0;
+      fp = nfp;
+      ip = code->ins;
+      ENTER_BODY();
+    }
+
+    /* a = first argument slot, b = type index, c = table, k = index slot. */
+    OP(CALL_INDIRECT) {
+      kvm_table *t = inst->tables[ip->c];
+      uint32_t i = fp[ip->k.u32].u32;
+      if (UNLIKELY(i >= t->size)) TRAP(KVM_TRAP_UNDEFINED_ELEMENT);
+      f = t->elems[i];
+      if (UNLIKELY(!f)) TRAP(KVM_TRAP_UNINITIALIZED_ELEMENT);
+      if (UNLIKELY(f->type_id != inst->type_ids[ip->b])) TRAP(KVM_TRAP_INDIRECT_TYPE);
+      nfp = fp + ip->a;
+      goto do_call;
+    }
+
+    /* a = b if slot k is nonzero, else c */
+    OP(SELECT) {
+      fp[ip->a] = fp[ip->k.u32].u32 ? fp[ip->b] : fp[ip->c];
+      NEXT();
+    }
+
+    OP(GLOBAL_GET) {
+      fp[ip->a] = inst->globals[ip->b]->val;
+      NEXT();
+    }
+
+    OP(GLOBAL_SET) {
+      inst->globals[ip->c]->val = fp[ip->b];
+      NEXT();
+    }
+
+    OP(MEMORY_SIZE) {
+      SET_u32(fp[ip->a], msz / KVM_PAGE_SIZE);
+      NEXT();
+    }
+
+    OP(MEMORY_GROW) {
+      bool limit_trap = false;
+      int64_t old = kvm_memory_grow_limited(s, inst->mems[0], fp[ip->b].u32, &limit_trap);
+      if (limit_trap) TRAP(KVM_TRAP_MEMORY_LIMIT);
+      SET_i32(fp[ip->a], old);
+      LOAD_MEM();
+      NEXT();
+    }
+
+    /* Bulk operations: operands in consecutive slots from a. */
+    OP(MEMORY_FILL) {
+      uint32_t d = fp[ip->a].u32, n = fp[ip->a + 2].u32;
+      if ((uint64_t)d + n > msz) TRAP(KVM_TRAP_MEMORY_OOB);
+      memset(mb + d, (int)(fp[ip->a + 1].u32 & 0xff), n);
+      NEXT();
+    }
+
+    OP(MEMORY_COPY) {
+      uint32_t d = fp[ip->a].u32, from = fp[ip->a + 1].u32, n = fp[ip->a + 2].u32;
+      if ((uint64_t)d + n > msz || (uint64_t)from + n > msz) TRAP(KVM_TRAP_MEMORY_OOB);
+      memmove(mb + d, mb + from, n);
+      NEXT();
+    }
+
+    /* b = data segment */
+    OP(MEMORY_INIT) {
+      uint32_t d = fp[ip->a].u32, from = fp[ip->a + 1].u32, n = fp[ip->a + 2].u32;
+      const kvm_dataseg *seg = &inst->module->datas[ip->b];
+      uint64_t len = inst->data_dropped[ip->b] ? 0 : seg->len;
+      if ((uint64_t)from + n > len || (uint64_t)d + n > msz) TRAP(KVM_TRAP_MEMORY_OOB);
+      if (n) memcpy(mb + d, seg->bytes + from, n);
+      NEXT();
+    }
+
+    OP(DATA_DROP) {
+      inst->data_dropped[ip->b] = true;
+      NEXT();
+    }
+
+    /* a = result, b = index slot, c = table */
+    OP(TABLE_GET) {
+      kvm_table *t = inst->tables[ip->c];
+      uint32_t i = fp[ip->b].u32;
+      if (i >= t->size) TRAP(KVM_TRAP_TABLE_OOB);
+      fp[ip->a].ref = t->elems[i];
+      NEXT();
+    }
+
+    /* a = index, a+1 = value; c = table */
+    OP(TABLE_SET) {
+      kvm_table *t = inst->tables[ip->c];
+      uint32_t i = fp[ip->a].u32;
+      if (i >= t->size) TRAP(KVM_TRAP_TABLE_OOB);
+      t->elems[i] = fp[ip->a + 1].ref;
+      NEXT();
+    }
+
+    OP(TABLE_SIZE) {
+      SET_u32(fp[ip->a], inst->tables[ip->b]->size);
+      NEXT();
+    }
+
+    /* a = init value, a+1 = delta; the result replaces a; b = table */
+    OP(TABLE_GROW) {
+      int64_t old = kvm_table_grow_internal(inst->tables[ip->b], fp[ip->a + 1].u32, fp[ip->a].ref);
+      SET_i32(fp[ip->a], old);
+      NEXT();
+    }
+
+    /* a = start, a+1 = value, a+2 = count; b = table */
+    OP(TABLE_FILL) {
+      kvm_table *t = inst->tables[ip->b];
+      uint32_t i = fp[ip->a].u32, n = fp[ip->a + 2].u32;
+      void *v = fp[ip->a + 1].ref;
+      if ((uint64_t)i + n > t->size) TRAP(KVM_TRAP_TABLE_OOB);
+      for (uint32_t j = 0; j < n; j++) t->elems[i + j] = v;
+      NEXT();
+    }
+
+    /* a = dst, a+1 = src, a+2 = count; b = dst table, c = src table */
+    OP(TABLE_COPY) {
+      kvm_table *td = inst->tables[ip->b], *ts = inst->tables[ip->c];
+      uint32_t d = fp[ip->a].u32, from = fp[ip->a + 1].u32, n = fp[ip->a + 2].u32;
+      if ((uint64_t)d + n > td->size || (uint64_t)from + n > ts->size) TRAP(KVM_TRAP_TABLE_OOB);
+      if (n) memmove(td->elems + d, ts->elems + from, (size_t)n * sizeof(void *));
+      NEXT();
+    }
+
+    /* a = dst, a+1 = src, a+2 = count; b = elem segment, c = table */
+    OP(TABLE_INIT) {
+      kvm_table *t = inst->tables[ip->c];
+      uint32_t d = fp[ip->a].u32, from = fp[ip->a + 1].u32, n = fp[ip->a + 2].u32;
+      uint64_t len = inst->elem_lens[ip->b];
+      if ((uint64_t)from + n > len || (uint64_t)d + n > t->size) TRAP(KVM_TRAP_TABLE_OOB);
+      if (n) memcpy(t->elems + d, inst->elem_refs[ip->b] + from, (size_t)n * sizeof(void *));
+      NEXT();
+    }
+
+    OP(ELEM_DROP) {
+      inst->elem_lens[ip->b] = 0;
+      NEXT();
+    }
+
+    OP(REF_IS_NULL) {
+      SET_u32(fp[ip->a], fp[ip->b].ref == NULL);
+      NEXT();
+    }
+
+    OP(REF_FUNC) {
+      fp[ip->a].ref = inst->funcs[ip->b];
+      NEXT();
+    }
+
+#ifndef KVM_THREADED
+  }
+#endif
+
+  /* ip is where execution continues once the slice is refilled. */
+out_of_slice : {
+  kvm_trap_kind k = refill(s, &slice);
+  if (k != KVM_TRAP_NONE) TRAP(k);
+  JUMP();
+}
+
+do_return : {
+  frame *fr = &frames[--depth];
+  if (!fr->ret) goto done;
+  ip = fr->ret;
+  fp = fr->fp;
+  cur = fr->func;
+  if (cur->inst != inst)
+    SWITCH_INSTANCE(cur->inst);
+  else
+    LOAD_MEM();
+  JUMP();
+}
+
+done:
+  s->call_depth = base_depth;
+  if (slice > 0) s->fuel_left += (uint64_t)slice;
+  return true;
+
+trapped:
+  if (!host_trap) kvm_set_trap(trap, tk, "%s", kvm_trap_kind_name(tk));
+  if (cur) {
+    const struct kvm_code *body = cur->def->code;
+    trap->func_index = cur->index;
+    trap->code_offset = body->offsets[ip - body->ins];
+  } else {
+    trap->func_index = entry->index;
+    trap->code_offset = (uint32_t)entry->def->body_offset;
+  }
+  s->call_depth = base_depth;
+  if (slice > 0) s->fuel_left += (uint64_t)slice;
+  return false;
+}
+
+const void *const *kvm_interp_handlers(void) {
+  const void *const *table;
+  run(NULL, NULL, NULL, NULL, &table);
+  return table;
+}
+
+static void reset_metering(kvm_store *s) {
+  s->fuel_left = s->fuel_limit;
+  s->fuel_used = 0;
+  s->grown_bytes = 0;
+  atomic_store(&s->interrupt, 0);
+  s->deadline_ns = s->deadline_s > 0 ? now_ns() + (int64_t)(s->deadline_s * 1e9) : 0;
+}
+
+bool kvm_interp_call(kvm_store *s, kvm_func *f, kvm_slot *slots, kvm_trap *trap) {
+  bool outermost = s->call_depth == 0 && s->host_depth == 0;
+  trap->kind = KVM_TRAP_NONE;
+  trap->func_index = UINT32_MAX;
+  trap->code_offset = 0;
+  trap->message[0] = '\0';
+  if (outermost) {
+    reset_metering(s);
+  } else if (s->host_depth > (s->cfg.max_host_reentry ? s->cfg.max_host_reentry : 64)) {
+    kvm_set_trap(trap, KVM_TRAP_STACK_EXHAUSTED, "%s (too many nested host calls)",
+                 kvm_trap_kind_name(KVM_TRAP_STACK_EXHAUSTED));
+    return false;
+  }
+  if (!ensure_stack(s)) {
+    kvm_set_trap(trap, KVM_TRAP_STACK_EXHAUSTED, "%s (cannot allocate the value stack)",
+                 kvm_trap_kind_name(KVM_TRAP_STACK_EXHAUSTED));
+    return false;
+  }
+  bool ok;
+  if (f->host) {
+    ok = call_host(s, f, NULL, slots, trap);
+  } else {
+    const struct kvm_code *code = f->def->code;
+    size_t base = s->stack_used;
+    if (base + code->frame_size > s->stack_slots) {
+      kvm_set_trap(trap, KVM_TRAP_STACK_EXHAUSTED, "%s",
+                   kvm_trap_kind_name(KVM_TRAP_STACK_EXHAUSTED));
+      trap->func_index = f->index;
+      trap->code_offset = (uint32_t)f->def->body_offset;
+      ok = false;
+    } else {
+      kvm_slot *fp = s->stack + base;
+      memcpy(fp, slots, (size_t)code->nparams * sizeof *fp);
+      ok = run(s, f, fp, trap, NULL);
+      if (ok) memcpy(slots, fp, (size_t)code->nresults * sizeof *fp);
+      s->stack_used = base;
+    }
+  }
+  if (outermost) s->fuel_used = s->fuel_limit - s->fuel_left;
+  return ok;
+}
