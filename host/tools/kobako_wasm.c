@@ -1,0 +1,361 @@
+/* kobako_wasm.c — the kobako-wasm command-line tool: runs .wast conformance
+ * scripts and invokes single exports of a module under the engine's limits
+ * (fuel, wall-clock timeout, memory cap). */
+#include "kvm.h"
+#include "spectest_host.h"
+#include "wast.h"
+#include "wat.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_TRAP = 2, EXIT_USAGE = 64 };
+
+static int usage(void) {
+  fputs("usage: kobako-wasm wast [OPTIONS] [--verbose] FILE.wast...\n"
+        "       kobako-wasm invoke [OPTIONS] [--stats] MODULE.wasm|MODULE.wat FUNCTION [ARG...]\n"
+        "options:\n"
+        "  --fuel N             stop each call after N instructions (trap: fuel exhausted)\n"
+        "  --timeout SECONDS    stop each call after SECONDS of wall-clock time\n"
+        "  --max-memory BYTES   no memory may grow past BYTES (memory.grow returns -1)\n"
+        "  --verbose            wast: print each command and message mismatches\n"
+        "  --stats              invoke: print the fuel used to stderr\n"
+        "ARGs are read by the function's parameter types: integers in decimal or hex,\n"
+        "floats in decimal, hex, inf or nan[:0xPAYLOAD], references as null.\n",
+        stderr);
+  return EXIT_USAGE;
+}
+
+typedef struct tool_opts {
+  kst_options run;
+  bool stats;
+} tool_opts;
+
+static bool parse_count(const char *s, uint64_t *out) {
+  char *end;
+  if (!s || !*s || *s == '-') return false;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno || *end) return false;
+  *out = v;
+  return true;
+}
+
+/* Consumes the option at argv[*i] (and its value). Returns false if argv[*i]
+ * is an unknown option or lacks a valid value. */
+static bool parse_option(int argc, char **argv, int *i, tool_opts *o, bool wast) {
+  const char *a = argv[*i];
+  const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+  if (strcmp(a, "--fuel") == 0) {
+    if (!parse_count(val, &o->run.fuel)) return false;
+    ++*i;
+  } else if (strcmp(a, "--timeout") == 0) {
+    char *end;
+    if (!val) return false;
+    double t = strtod(val, &end);
+    if (*end || !(t > 0)) return false;
+    o->run.timeout = t;
+    ++*i;
+  } else if (strcmp(a, "--max-memory") == 0) {
+    if (!parse_count(val, &o->run.max_memory)) return false;
+    ++*i;
+  } else if (wast && strcmp(a, "--verbose") == 0) {
+    o->run.verbose = true;
+  } else if (!wast && strcmp(a, "--stats") == 0) {
+    o->stats = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+static int cmd_wast(int argc, char **argv, tool_opts *o) {
+  /* Options may sit between the files; only the files are kept here. */
+  char **files = calloc((size_t)argc, sizeof *files);
+  int nfiles = 0;
+  if (!files) {
+    fprintf(stderr, "out of memory\n");
+    return 1;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (strncmp(argv[i], "--", 2) != 0) {
+      files[nfiles++] = argv[i];
+    } else if (!parse_option(argc, argv, &i, o, true)) {
+      free(files);
+      return usage();
+    }
+  }
+  if (nfiles == 0) {
+    free(files);
+    return usage();
+  }
+  kst_counts counts = {0, 0, 0};
+  for (int i = 0; i < nfiles; i++) kst_run_wast_file(files[i], &o->run, &counts, stderr);
+  free(files);
+  printf("%u passed, %u failed, %u skipped\n", counts.passed, counts.failed, counts.skipped);
+  return counts.failed ? 1 : 0;
+}
+
+/* Reads a whole file; the caller frees the result. */
+static uint8_t *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  uint8_t *buf = malloc(cap + 1);
+  while (buf) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap) break;
+    cap *= 2;
+    uint8_t *bigger = realloc(buf, cap + 1);
+    if (!bigger) free(buf);
+    buf = bigger;
+  }
+  if (buf && ferror(f)) {
+    free(buf);
+    buf = NULL;
+    errno = EIO;
+  }
+  fclose(f);
+  if (buf) {
+    buf[n] = 0;
+    *len = n;
+  }
+  return buf;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static bool parse_arg(kvm_valtype t, const char *s, kvm_val *v) {
+  uint32_t u32;
+  uint64_t u64;
+  memset(v, 0, sizeof *v);
+  v->type = t;
+  switch (t) {
+  case KVM_I32:
+    if (!kst_parse_i32(s, &u32)) return false;
+    v->of.i32 = (int32_t)u32;
+    return true;
+  case KVM_I64:
+    if (!kst_parse_i64(s, &u64)) return false;
+    v->of.i64 = (int64_t)u64;
+    return true;
+  case KVM_F32:
+    return kst_parse_f32(s, &v->of.f32);
+  case KVM_F64:
+    return kst_parse_f64(s, &v->of.f64);
+  case KVM_FUNCREF:
+  case KVM_EXTERNREF:
+    v->of.ref = NULL;
+    return strcmp(s, "null") == 0;
+  default:
+    return false;
+  }
+}
+
+static const char *type_name(kvm_valtype t) {
+  switch (t) {
+  case KVM_I32:
+    return "i32";
+  case KVM_I64:
+    return "i64";
+  case KVM_F32:
+    return "f32";
+  case KVM_F64:
+    return "f64";
+  case KVM_V128:
+    return "v128";
+  case KVM_FUNCREF:
+    return "funcref";
+  case KVM_EXTERNREF:
+    return "externref";
+  }
+  return "?";
+}
+
+static void print_trap(const kvm_trap *t) {
+  const char *what = kvm_trap_kind_name(t->kind);
+  if (t->kind == KVM_TRAP_HOST || t->kind == KVM_TRAP_EXIT || !what || !*what) what = t->message;
+  if (t->func_index == UINT32_MAX)
+    fprintf(stderr, "trap: %s\n", what);
+  else
+    fprintf(stderr, "trap: %s (function %" PRIu32 ", offset 0x%" PRIx32 ")\n", what, t->func_index,
+            t->code_offset);
+}
+
+static void print_stats(const tool_opts *o, kvm_store *s) {
+  if (o->stats) fprintf(stderr, "fuel used: %" PRIu64 "\n", kvm_store_fuel_used(s));
+}
+
+/* Decodes the module file (binary, or text when it ends in .wat). */
+static kvm_module *load_module(const char *path) {
+  size_t len;
+  uint8_t *bytes = slurp(path, &len);
+  if (!bytes) {
+    fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  kst_buf bin = {0};
+  const uint8_t *code = bytes;
+  size_t code_len = len;
+  if (ends_with(path, ".wat")) {
+    char err[512];
+    if (!kst_wat_file((const char *)bytes, len, &bin, err, sizeof err)) {
+      fprintf(stderr, "%s: %s\n", path, err);
+      free(bytes);
+      kst_buf_free(&bin);
+      return NULL;
+    }
+    code = bin.data;
+    code_len = bin.len;
+  }
+  kvm_error err;
+  memset(&err, 0, sizeof err);
+  kvm_module *m = kvm_module_new(code, code_len, &err);
+  if (!m) fprintf(stderr, "%s: %s\n", path, err.message);
+  free(bytes);
+  kst_buf_free(&bin);
+  return m;
+}
+
+static void arm_limits(kvm_store *s, const tool_opts *o) {
+  kvm_store_set_fuel(s, o->run.fuel);
+  kvm_store_set_deadline(s, o->run.timeout);
+  kvm_store_set_memory_limits(s, o->run.max_memory, UINT64_MAX, false);
+}
+
+/* Links the spectest host module's exports, the only imports the tool
+ * provides. */
+static kvm_instance *instantiate(const char *path, kvm_store *s, const kvm_module *m,
+                                 const kst_spectest *st, const tool_opts *o, int *status) {
+  size_t n = kvm_module_import_count(m);
+  kvm_extern *imports = calloc(n ? n : 1, sizeof *imports);
+  if (!imports) {
+    fprintf(stderr, "%s: out of memory\n", path);
+    *status = 1;
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    kvm_importdesc d;
+    kvm_module_import(m, i, &d);
+    bool spectest = d.module_len == 8 && memcmp(d.module, "spectest", 8) == 0;
+    if (!spectest || !kst_spectest_lookup(st, d.name, d.name_len, &imports[i])) {
+      fprintf(stderr,
+              "%s: unknown import \"%.*s\".\"%.*s\" (only the spectest module is provided)\n", path,
+              (int)d.module_len, d.module, (int)d.name_len, d.name);
+      free(imports);
+      *status = 1;
+      return NULL;
+    }
+  }
+  kvm_error err;
+  memset(&err, 0, sizeof err);
+  arm_limits(s, o);
+  kvm_instance *inst = kvm_instantiate(s, m, imports, n, &err);
+  free(imports);
+  if (!inst) {
+    if (err.kind == KVM_ERR_TRAP) {
+      print_trap(&err.trap);
+      print_stats(o, s);
+      *status = EXIT_TRAP;
+    } else {
+      fprintf(stderr, "%s: %s\n", path, err.message);
+      *status = 1;
+    }
+  }
+  return inst;
+}
+
+static int call_export(const char *path, kvm_store *s, kvm_instance *inst, const char *fname,
+                       int nargs, char **argv, const tool_opts *o) {
+  kvm_extern ext;
+  if (!kvm_instance_export(inst, fname, strlen(fname), &ext) || ext.kind != KVM_EXTERN_FUNC) {
+    fprintf(stderr, "%s: no exported function \"%s\"\n", path, fname);
+    return 1;
+  }
+  kvm_externtype ft;
+  kvm_func_type(ext.of.func, &ft);
+  if ((uint32_t)nargs != ft.nparams) {
+    fprintf(stderr, "%s takes %" PRIu32 " arguments (", fname, ft.nparams);
+    for (uint32_t i = 0; i < ft.nparams; i++)
+      fprintf(stderr, "%s%s", i ? " " : "", type_name(ft.params[i]));
+    fprintf(stderr, "), %d given\n", nargs);
+    return usage();
+  }
+  kvm_val *args = calloc(ft.nparams ? ft.nparams : 1, sizeof *args);
+  kvm_val *results = calloc(ft.nresults ? ft.nresults : 1, sizeof *results);
+  int status = 0;
+  if (!args || !results) {
+    fprintf(stderr, "out of memory\n");
+    status = 1;
+    goto done;
+  }
+  for (uint32_t i = 0; i < ft.nparams; i++) {
+    if (!parse_arg(ft.params[i], argv[i], &args[i])) {
+      fprintf(stderr, "argument %" PRIu32 " \"%s\" is not a valid %s\n", i + 1, argv[i],
+              type_name(ft.params[i]));
+      status = usage();
+      goto done;
+    }
+  }
+  kvm_trap trap;
+  memset(&trap, 0, sizeof trap);
+  arm_limits(s, o);
+  if (!kvm_call(s, ext.of.func, args, ft.nparams, results, ft.nresults, &trap)) {
+    print_trap(&trap);
+    print_stats(o, s);
+    status = EXIT_TRAP;
+    goto done;
+  }
+  for (uint32_t i = 0; i < ft.nresults; i++) {
+    char buf[128];
+    results[i].type = ft.results[i];
+    kst_format_val(&results[i], buf, sizeof buf);
+    puts(buf);
+  }
+  print_stats(o, s);
+done:
+  free(args);
+  free(results);
+  return status;
+}
+
+static int cmd_invoke(int argc, char **argv, tool_opts *o) {
+  int i = 2;
+  while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+    if (!parse_option(argc, argv, &i, o, false)) return usage();
+    i++;
+  }
+  if (argc - i < 2) return usage();
+  const char *path = argv[i], *fname = argv[i + 1];
+  kvm_module *m = load_module(path);
+  if (!m) return 1;
+  int status = 1;
+  kst_spectest st;
+  char err[256];
+  kvm_store *s = kvm_store_new(NULL);
+  if (!s) {
+    fprintf(stderr, "cannot create a store: out of memory\n");
+  } else if (!kst_spectest_init(&st, s, false, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+  } else {
+    kvm_instance *inst = instantiate(path, s, m, &st, o, &status);
+    if (inst) status = call_export(path, s, inst, fname, argc - i - 2, argv + i + 2, o);
+  }
+  if (s) kvm_store_free(s);
+  kvm_module_free(m);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  tool_opts o = {{UINT64_MAX, 0, UINT64_MAX, false}, false};
+  if (argc < 2) return usage();
+  if (strcmp(argv[1], "wast") == 0) return cmd_wast(argc, argv, &o);
+  if (strcmp(argv[1], "invoke") == 0) return cmd_invoke(argc, argv, &o);
+  return usage();
+}
