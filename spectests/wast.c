@@ -293,13 +293,6 @@ static void load_module(script *sc, const kst_node *form, bool instantiate, mod_
   }
 }
 
-static const char *trap_text(const kvm_trap *t) {
-  const char *name = kvm_trap_kind_name(t->kind);
-  if (t->kind == KVM_TRAP_HOST || t->kind == KVM_TRAP_EXIT || !name || !*name)
-    return t->message[0] ? t->message : (name ? name : "trap");
-  return name;
-}
-
 /* What happened to a module, for failure lines. */
 static void describe_module(const mod_result *r, char *buf, size_t n) {
   switch (r->outcome) {
@@ -315,9 +308,12 @@ static void describe_module(const mod_result *r, char *buf, size_t n) {
   case MOD_LINK:
     snprintf(buf, n, "link error: %s", r->msg);
     break;
-  case MOD_TRAP:
-    snprintf(buf, n, "instantiation trapped: %s (%.200s)", trap_text(&r->trap), r->msg);
+  case MOD_TRAP: {
+    char trap[400];
+    kvm_trap_format(&r->trap, trap, sizeof trap);
+    snprintf(buf, n, "instantiation stopped, %.300s (%.200s)", trap, r->msg);
     break;
+  }
   case MOD_RESOURCE:
     snprintf(buf, n, "out of resources: %s", r->msg);
     break;
@@ -403,26 +399,6 @@ bad:;
   char buf[200];
   snprintf(msg, msglen, "cannot read the value %s", node_text(n, buf, sizeof buf));
   return false;
-}
-
-static const char *type_name(kvm_valtype t) {
-  switch (t) {
-  case KVM_I32:
-    return "i32";
-  case KVM_I64:
-    return "i64";
-  case KVM_F32:
-    return "f32";
-  case KVM_F64:
-    return "f64";
-  case KVM_V128:
-    return "v128";
-  case KVM_FUNCREF:
-    return "funcref";
-  case KVM_EXTERNREF:
-    return "externref";
-  }
-  return "?";
 }
 
 /* Whether result v (of its declared type) fits the expectation n. */
@@ -565,7 +541,7 @@ static act_outcome run_action(script *sc, const kst_node *form, act_result *a) {
     }
     if (args[k].type != ft.params[k]) {
       snprintf(a->msg, sizeof a->msg, "argument %zu is %s but %s takes %s", k + 1,
-               type_name(args[k].type), name->text, type_name(ft.params[k]));
+               kvm_valtype_name(args[k].type), name->text, kvm_valtype_name(ft.params[k]));
       free(args);
       return ACT_ERROR;
     }
@@ -593,14 +569,6 @@ static bool trap_matches(const kvm_trap *t, const kst_node *expected) {
     if (memcmp(name, want, common) == 0) return true;
   }
   return t->message[0] && strncmp(t->message, want, wlen) == 0;
-}
-
-static void describe_trap(const kvm_trap *t, char *buf, size_t n) {
-  if (t->func_index == UINT32_MAX)
-    snprintf(buf, n, "trap: %s", trap_text(t));
-  else
-    snprintf(buf, n, "trap: %s (function %u, offset 0x%x)", trap_text(t), t->func_index,
-             t->code_offset);
 }
 
 /* ---- commands ----------------------------------------------------------- */
@@ -654,7 +622,7 @@ static void cmd_action(script *sc, const kst_node *form) {
     note(sc, form->line, "skipped (v128): %s", node_text(form, buf, sizeof buf));
     break;
   case ACT_TRAP:
-    describe_trap(&a.trap, what, sizeof what);
+    kvm_trap_format(&a.trap, what, sizeof what);
     fail(sc, form->line, "%s: %s", node_text(form, buf, sizeof buf), what);
     break;
   case ACT_ERROR:
@@ -688,7 +656,7 @@ static void cmd_assert_return(script *sc, const kst_node *form) {
     fail(sc, form->line, "%s: %s", node_text(action, buf, sizeof buf), a.msg);
     break;
   case ACT_TRAP:
-    describe_trap(&a.trap, what, sizeof what);
+    kvm_trap_format(&a.trap, what, sizeof what);
     fail(sc, form->line, "%s: expected a result, got %s", node_text(action, buf, sizeof buf), what);
     break;
   case ACT_DONE: {
@@ -739,7 +707,7 @@ static void cmd_assert_action_trap(script *sc, const kst_node *form, const kst_n
     if (trap_matches(&a.trap, expected)) {
       pass(sc);
     } else {
-      describe_trap(&a.trap, what, sizeof what);
+      kvm_trap_format(&a.trap, what, sizeof what);
       fail(sc, form->line, "%s: expected trap \"%s\", got %s", node_text(action, buf, sizeof buf),
            (const char *)expected->bytes, what);
     }

@@ -130,26 +130,6 @@ void kvm_module_export(const kvm_module *m, size_t i, kvm_exportdesc *out) {
 
 /* ---- values ----------------------------------------------------------- */
 
-static const char *valtype_name(kvm_valtype t) {
-  switch (t) {
-  case KVM_I32:
-    return "i32";
-  case KVM_I64:
-    return "i64";
-  case KVM_F32:
-    return "f32";
-  case KVM_F64:
-    return "f64";
-  case KVM_V128:
-    return "v128";
-  case KVM_FUNCREF:
-    return "funcref";
-  case KVM_EXTERNREF:
-    return "externref";
-  }
-  return "unknown type";
-}
-
 /* f32 travels as its bits in the low half of the slot, the upper half zero. */
 static kvm_slot to_slot(const kvm_val *v) {
   kvm_slot s = {.u64 = 0};
@@ -273,7 +253,7 @@ bool kvm_call(kvm_store *s, kvm_func *f, const kvm_val *args, size_t nargs, kvm_
   for (uint32_t i = 0; i < t->nparams; i++)
     if (args[i].type != t->params[i])
       return call_error(trap, "kvm_call: argument %u is %s, the function expects %s", i,
-                        valtype_name(args[i].type), valtype_name(t->params[i]));
+                        kvm_valtype_name(args[i].type), kvm_valtype_name(t->params[i]));
 
   /* Arguments go in and results come out through the same slots. */
   size_t n = t->nparams > t->nresults ? t->nparams : t->nresults;

@@ -283,26 +283,6 @@ static bool declare_func(dec *d, uint32_t f) {
   return true;
 }
 
-static const char *type_name(kvm_valtype t) {
-  switch (t) {
-  case KVM_I32:
-    return "i32";
-  case KVM_I64:
-    return "i64";
-  case KVM_F32:
-    return "f32";
-  case KVM_F64:
-    return "f64";
-  case KVM_V128:
-    return "v128";
-  case KVM_FUNCREF:
-    return "funcref";
-  case KVM_EXTERNREF:
-    return "externref";
-  }
-  return "?";
-}
-
 /* Whether op starts an instruction of WebAssembly 2.0 (SIMD aside): inside a
  * constant expression anything else is malformed rather than invalid. */
 static bool opcode_exists(uint8_t op) {
@@ -378,7 +358,7 @@ static bool const_expr(dec *d, kvm_valtype want, kvm_constexpr *out) {
   }
   if (depth != 1 || top != want)
     return invalid_at(d, start_at, "type mismatch: constant expression must produce one %s",
-                      type_name(want));
+                      kvm_valtype_name(want));
   out->code = start;
   out->len = (size_t)(d->r.p - start);
   return true;
@@ -696,8 +676,8 @@ static bool element_section(dec *d) {
       }
     }
     if (e->mode == KVM_SEG_ACTIVE && m->tables[e->table].elem != e->type)
-      return invalid_at(d, at, "type mismatch: %s segment for a table of %s", type_name(e->type),
-                        type_name(m->tables[e->table].elem));
+      return invalid_at(d, at, "type mismatch: %s segment for a table of %s", kvm_valtype_name(e->type),
+                        kvm_valtype_name(m->tables[e->table].elem));
     if (!len32(d, &e->count)) return false;
     if (e->count) {
       e->inits = calloc(e->count, sizeof *e->inits);

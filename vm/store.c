@@ -210,3 +210,35 @@ const char *kvm_trap_kind_name(kvm_trap_kind k) {
   }
   return "unknown trap";
 }
+
+const char *kvm_valtype_name(kvm_valtype t) {
+  switch (t) {
+  case KVM_I32:
+    return "i32";
+  case KVM_I64:
+    return "i64";
+  case KVM_F32:
+    return "f32";
+  case KVM_F64:
+    return "f64";
+  case KVM_V128:
+    return "v128";
+  case KVM_FUNCREF:
+    return "funcref";
+  case KVM_EXTERNREF:
+    return "externref";
+  }
+  return "unknown type";
+}
+
+void kvm_trap_format(const kvm_trap *t, char *buf, size_t n) {
+  const char *what = kvm_trap_kind_name(t->kind);
+  if (t->kind == KVM_TRAP_HOST || t->kind == KVM_TRAP_EXIT || !t->message[0]) {
+    if (t->message[0]) what = t->message;
+  }
+  if (t->func_index == UINT32_MAX)
+    snprintf(buf, n, "trap: %s", what);
+  else
+    snprintf(buf, n, "trap: %s (function %u, offset 0x%x)", what, (unsigned)t->func_index,
+             (unsigned)t->code_offset);
+}

@@ -158,34 +158,10 @@ static bool parse_arg(kvm_valtype t, const char *s, kvm_val *v) {
   }
 }
 
-static const char *type_name(kvm_valtype t) {
-  switch (t) {
-  case KVM_I32:
-    return "i32";
-  case KVM_I64:
-    return "i64";
-  case KVM_F32:
-    return "f32";
-  case KVM_F64:
-    return "f64";
-  case KVM_V128:
-    return "v128";
-  case KVM_FUNCREF:
-    return "funcref";
-  case KVM_EXTERNREF:
-    return "externref";
-  }
-  return "?";
-}
-
 static void print_trap(const kvm_trap *t) {
-  const char *what = kvm_trap_kind_name(t->kind);
-  if (t->kind == KVM_TRAP_HOST || t->kind == KVM_TRAP_EXIT || !what || !*what) what = t->message;
-  if (t->func_index == UINT32_MAX)
-    fprintf(stderr, "trap: %s\n", what);
-  else
-    fprintf(stderr, "trap: %s (function %" PRIu32 ", offset 0x%" PRIx32 ")\n", what, t->func_index,
-            t->code_offset);
+  char buf[400];
+  kvm_trap_format(t, buf, sizeof buf);
+  fprintf(stderr, "%s\n", buf);
 }
 
 static void print_stats(const tool_opts *o, kvm_store *s) {
@@ -283,7 +259,7 @@ static int call_export(const char *path, kvm_store *s, kvm_instance *inst, const
   if ((uint32_t)nargs != ft.nparams) {
     fprintf(stderr, "%s takes %" PRIu32 " arguments (", fname, ft.nparams);
     for (uint32_t i = 0; i < ft.nparams; i++)
-      fprintf(stderr, "%s%s", i ? " " : "", type_name(ft.params[i]));
+      fprintf(stderr, "%s%s", i ? " " : "", kvm_valtype_name(ft.params[i]));
     fprintf(stderr, "), %d given\n", nargs);
     return usage();
   }
@@ -298,7 +274,7 @@ static int call_export(const char *path, kvm_store *s, kvm_instance *inst, const
   for (uint32_t i = 0; i < ft.nparams; i++) {
     if (!parse_arg(ft.params[i], argv[i], &args[i])) {
       fprintf(stderr, "argument %" PRIu32 " \"%s\" is not a valid %s\n", i + 1, argv[i],
-              type_name(ft.params[i]));
+              kvm_valtype_name(ft.params[i]));
       status = usage();
       goto done;
     }

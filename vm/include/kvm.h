@@ -246,6 +246,9 @@ kvm_val kvm_global_get(const kvm_global *g);
 bool kvm_global_set(kvm_global *g, kvm_val v); /* false if immutable or wrong type */
 
 const char *kvm_trap_kind_name(kvm_trap_kind k); /* the spec's message for each kind */
+const char *kvm_valtype_name(kvm_valtype t);     /* "i32", "funcref", ... */
+/* "trap: <what> (function N, offset 0x..)" for people; host traps say their own message. */
+void kvm_trap_format(const kvm_trap *t, char *buf, size_t n);
 
 #ifdef __cplusplus
 }
