@@ -102,7 +102,7 @@ def build(opts, default_kobako)
       die "configuring #{dir} failed; see the CMake output above"
   end
   sh('cmake', '--build', dir, '-j2', '--target', 'bench-kernels') or
-    die 'building the kernels failed. They need clang-22 and wasm-ld-22 (bench/setup.sh ' \
+    die 'building the kernels failed. They need clang-22 and wasm-ld-22 (scripts/setup.sh ' \
         'installs them); reconfigure the build tree after installing'
   return unless opts[:use_kobako] && default_kobako
 

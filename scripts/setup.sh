@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake clang valgrind
           clang-22 lld-22 llvm-22 libclang-rt-22-dev-wasm32 wasi-libc
-          ruby ruby-dev rake ruby-minitest)
+          ruby ruby-dev rake ruby-minitest nodejs)
 
 missing=()
 for p in "${packages[@]}"; do
