@@ -175,10 +175,12 @@ typedef struct kvm_config {
 kvm_store *kvm_store_new(const kvm_config *cfg);
 void kvm_store_free(kvm_store *s);
 
-/* Limits for the calls that follow (kvm_call, kvm_instantiate's start). */
+/* Limits for each of the calls that follow (kvm_call, kvm_instantiate's
+ * start), counted afresh from the start of every outermost call; calls a
+ * host function makes back into the guest share their caller's budget. */
 void kvm_store_set_fuel(kvm_store *s, uint64_t fuel); /* UINT64_MAX = unmetered (default) */
 uint64_t kvm_store_fuel_used(const kvm_store *s);     /* by the last call */
-void kvm_store_set_deadline(kvm_store *s, double seconds); /* from now; <= 0 disables */
+void kvm_store_set_deadline(kvm_store *s, double seconds); /* per call; <= 0 disables */
 /* May be called from any thread while a call runs: the call traps with
  * KVM_TRAP_INTERRUPTED at its next metering point. Cleared by each call. */
 void kvm_store_interrupt(kvm_store *s);
