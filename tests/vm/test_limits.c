@@ -49,7 +49,10 @@ static const char *HOSTILE =
     "      (br $l)))\n"
     "    (local.get $pages))\n"
     "  (func (export \"call_host\") (call $reenter))\n"
-    "  (func (export \"boom\") (nop) (unreachable)))\n";
+    "  (func (export \"boom\") (nop) (unreachable))\n"
+    "  (func $down (export \"down\") (param i32) (result i32)\n"
+    "    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))\n"
+    "      (else (i32.add (call $down (i32.sub (local.get 0) (i32.const 1))) (i32.const 1))))))\n";
 
 typedef struct fixture {
   kvm_module *mod;
@@ -210,6 +213,23 @@ static void test_stack(fixture *fx) {
   expect_trap(fx, "fat", &arg64, 1, 1, KVM_TRAP_STACK_EXHAUSTED, 2.0);
   expect_trap(fx, "call_host", NULL, 0, 0, KVM_TRAP_STACK_EXHAUSTED, 2.0);
   expect_count(fx, 10);
+
+  /* The depth limit is the embedder's, per call: 100 frames fit 99 nested
+   * calls below the export, not 100. */
+  kvm_func *down = export_func(fx, "down");
+  kvm_val res;
+  kvm_trap trap;
+  kvm_val n = {.type = KVM_I32, .of.i32 = 99};
+  if (!down) return;
+  kvm_store_set_max_call_depth(fx->store, 100);
+  CHECK(kvm_call(fx->store, down, &n, 1, &res, 1, &trap) && res.of.i32 == 99,
+        "down(99) under a depth of 100 frames failed");
+  n.of.i32 = 100;
+  CHECK(!kvm_call(fx->store, down, &n, 1, &res, 1, &trap) && trap.kind == KVM_TRAP_STACK_EXHAUSTED,
+        "down(100) under a depth of 100 frames did not exhaust the stack");
+  kvm_store_set_max_call_depth(fx->store, 0);
+  CHECK(kvm_call(fx->store, down, &n, 1, &res, 1, &trap) && res.of.i32 == 100,
+        "down(100) failed after the default depth came back");
 }
 
 static void test_memory(fixture *fx) {
