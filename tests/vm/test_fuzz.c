@@ -14,17 +14,7 @@
 #define DEFAULT_MUTANTS 5000
 #define DEFAULT_SEED 0x6b6f62616b6fu
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      failures++;                                                                                  \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                  \
-      printf(__VA_ARGS__);                                                                         \
-      printf("\n");                                                                                \
-    }                                                                                              \
-  } while (0)
+#include "../check.h"
 
 /* ---- seeds ------------------------------------------------------------ */
 

@@ -9,17 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      failures++;                                                                                  \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                  \
-      printf(__VA_ARGS__);                                                                         \
-      printf("\n");                                                                                \
-    }                                                                                              \
-  } while (0)
+#include "../check.h"
 
 #define I32(x) ((kvm_val){.type = KVM_I32, .of.i32 = (int32_t)(x)})
 #define I64(x) ((kvm_val){.type = KVM_I64, .of.i64 = (int64_t)(x)})
