@@ -24,9 +24,12 @@ typedef struct kvm_ins {
 /* Binary operators: X(NAME, wasm opcode, operand type, result type, operand
  * field, result field, commutative, expression over x and y). Each gets a
  * slot-slot (_SS) and a slot-constant (_SK) form, adjacent in the enum.
- * TRAP(kind) leaves the handler with a trap. Comparisons of integers come
- * first in their own list: they also get fused compare-and-branch forms. */
-#define KVM_CMPOPS(X)                                                                              \
+ * TRAP(kind) leaves the handler with a trap. Comparisons come first in
+ * their own list: they also get fused compare-and-branch forms (for floats
+ * the not-taken test is the negated comparison, which NaN makes true). */
+#define KVM_CMPOPS(X) KVM_CMPOPS_I32(X) KVM_CMPOPS_WIDE(X)
+
+#define KVM_CMPOPS_I32(X)                                                                          \
   X(I32_EQ, 0x46, KVM_I32, KVM_I32, u32, u32, 1, x == y)                                           \
   X(I32_NE, 0x47, KVM_I32, KVM_I32, u32, u32, 1, x != y)                                           \
   X(I32_LT_S, 0x48, KVM_I32, KVM_I32, i32, u32, 0, x < y)                                          \
@@ -36,7 +39,9 @@ typedef struct kvm_ins {
   X(I32_LE_S, 0x4c, KVM_I32, KVM_I32, i32, u32, 0, x <= y)                                         \
   X(I32_LE_U, 0x4d, KVM_I32, KVM_I32, u32, u32, 0, x <= y)                                         \
   X(I32_GE_S, 0x4e, KVM_I32, KVM_I32, i32, u32, 0, x >= y)                                         \
-  X(I32_GE_U, 0x4f, KVM_I32, KVM_I32, u32, u32, 0, x >= y)                                         \
+  X(I32_GE_U, 0x4f, KVM_I32, KVM_I32, u32, u32, 0, x >= y)
+
+#define KVM_CMPOPS_WIDE(X)                                                                         \
   X(I64_EQ, 0x51, KVM_I64, KVM_I32, u64, u32, 1, x == y)                                           \
   X(I64_NE, 0x52, KVM_I64, KVM_I32, u64, u32, 1, x != y)                                           \
   X(I64_LT_S, 0x53, KVM_I64, KVM_I32, i64, u32, 0, x < y)                                          \
@@ -46,10 +51,7 @@ typedef struct kvm_ins {
   X(I64_LE_S, 0x57, KVM_I64, KVM_I32, i64, u32, 0, x <= y)                                         \
   X(I64_LE_U, 0x58, KVM_I64, KVM_I32, u64, u32, 0, x <= y)                                         \
   X(I64_GE_S, 0x59, KVM_I64, KVM_I32, i64, u32, 0, x >= y)                                         \
-  X(I64_GE_U, 0x5a, KVM_I64, KVM_I32, u64, u32, 0, x >= y)
-
-#define KVM_BINOPS(X)                                                                              \
-  KVM_CMPOPS(X)                                                                                    \
+  X(I64_GE_U, 0x5a, KVM_I64, KVM_I32, u64, u32, 0, x >= y)                                         \
   X(F32_EQ, 0x5b, KVM_F32, KVM_I32, f32, u32, 1, x == y)                                           \
   X(F32_NE, 0x5c, KVM_F32, KVM_I32, f32, u32, 1, x != y)                                           \
   X(F32_LT, 0x5d, KVM_F32, KVM_I32, f32, u32, 0, x < y)                                            \
@@ -61,7 +63,10 @@ typedef struct kvm_ins {
   X(F64_LT, 0x63, KVM_F64, KVM_I32, f64, u32, 0, x < y)                                            \
   X(F64_GT, 0x64, KVM_F64, KVM_I32, f64, u32, 0, x > y)                                            \
   X(F64_LE, 0x65, KVM_F64, KVM_I32, f64, u32, 0, x <= y)                                           \
-  X(F64_GE, 0x66, KVM_F64, KVM_I32, f64, u32, 0, x >= y)                                           \
+  X(F64_GE, 0x66, KVM_F64, KVM_I32, f64, u32, 0, x >= y)
+
+#define KVM_BINOPS(X)                                                                              \
+  KVM_CMPOPS(X)                                                                                    \
   X(I32_ADD, 0x6a, KVM_I32, KVM_I32, u32, u32, 1, x + y)                                           \
   X(I32_SUB, 0x6b, KVM_I32, KVM_I32, u32, u32, 0, x - y)                                           \
   X(I32_MUL, 0x6c, KVM_I32, KVM_I32, u32, u32, 1, x *y)                                            \
@@ -219,7 +224,12 @@ typedef struct kvm_ins {
 /* Loads: X(NAME, opcode, result type, natural alignment (log2), C type in
  * memory, result field). Stores: X(NAME, opcode, operand type, alignment,
  * C type in memory, operand field); each store also has a form whose value
- * is a constant (_K). */
+ * is a constant (_K). Every access also has an indexed form (_X: the address
+ * is base + (index << shift) + constant, as clang computes array elements;
+ * loads also have _XT and _XK, base + index or base + constant kept in a
+ * local too), a scaled
+ * one (_S: index << shift alone, a static array's element) and an absolute
+ * one (_A: the address was a constant). */
 #define KVM_LOADS(X)                                                                               \
   X(I32_LOAD, 0x28, KVM_I32, 2, uint32_t, u32)                                                     \
   X(I64_LOAD, 0x29, KVM_I64, 3, uint64_t, u64)                                                     \
@@ -247,6 +257,44 @@ typedef struct kvm_ins {
   X(I64_STORE16, 0x3d, KVM_I64, 1, uint16_t, u64)                                                  \
   X(I64_STORE32, 0x3e, KVM_I64, 2, uint32_t, u64)
 
+/* A binary operator whose operand was just loaded: X(NAME, operator, load,
+ * operand field, C type in memory, expression over x and y). Each gets a
+ * form with the loaded value as y (_MY) and one with it as x (_MX); the
+ * access is the plain load's (address slot c, t, offset k) and b names the
+ * other operand. */
+#define KVM_LOADOPS(X)                                                                             \
+  X(F64_ADD_LD, F64_ADD, F64_LOAD, f64, double, x + y)                                             \
+  X(F64_SUB_LD, F64_SUB, F64_LOAD, f64, double, x - y)                                             \
+  X(F64_MUL_LD, F64_MUL, F64_LOAD, f64, double, x *y)                                              \
+  X(F32_ADD_LD, F32_ADD, F32_LOAD, f32, float, x + y)                                              \
+  X(F32_SUB_LD, F32_SUB, F32_LOAD, f32, float, x - y)                                              \
+  X(F32_MUL_LD, F32_MUL, F32_LOAD, f32, float, x *y)                                               \
+  X(I32_ADD_LD, I32_ADD, I32_LOAD, u32, uint32_t, x + y)                                           \
+  X(I32_SUB_LD, I32_SUB, I32_LOAD, u32, uint32_t, x - y)                                           \
+  X(I32_MUL_LD, I32_MUL, I32_LOAD, u32, uint32_t, x *y)                                            \
+  X(I32_AND_LD, I32_AND, I32_LOAD, u32, uint32_t, x &y)                                            \
+  X(I32_OR_LD, I32_OR, I32_LOAD, u32, uint32_t, x | y)                                             \
+  X(I32_XOR_LD, I32_XOR, I32_LOAD, u32, uint32_t, x ^ y)                                           \
+  X(I32_ADD_LD8U, I32_ADD, I32_LOAD8_U, u32, uint8_t, x + y)                                       \
+  X(I32_XOR_LD8U, I32_XOR, I32_LOAD8_U, u32, uint8_t, x ^ y)                                       \
+  X(I64_ADD_LD, I64_ADD, I64_LOAD, u64, uint64_t, x + y)                                           \
+  X(I64_SUB_LD, I64_SUB, I64_LOAD, u64, uint64_t, x - y)                                           \
+  X(I64_MUL_LD, I64_MUL, I64_LOAD, u64, uint64_t, x *y)                                            \
+  X(I64_XOR_LD, I64_XOR, I64_LOAD, u64, uint64_t, x ^ y)
+
+/* A loop's step and test in one: `local += step` (a constant or a slot)
+ * followed by a branch on a comparison of the local (with a constant or a
+ * slot, _KK _KS _SK _SS: step kind then operand kind), or on it being
+ * nonzero or zero (_K _S). b = the local, k = step in its low and operand in
+ * its high 32 bits. */
+#define KVM_INCBR_Z(X) X(BR_NZ_INC_K) X(BR_NZ_INC_S) X(BR_Z_INC_K) X(BR_Z_INC_S)
+
+/* Fused multiply-then-add/subtract of one type: X(PREFIX, operand field).
+ * The product is rounded before the addition (never a fused multiply-add):
+ * MULADD a = b + c*k, MULSUB a = b - c*k, MULRSUB a = c*k - b, MULMUL
+ * a = (c*k)*b, where k names a slot. */
+#define KVM_MULOPS(X) X(I32, u32) X(I64, u64) X(F32, f32) X(F64, f64)
+
 /* Everything else, written out by hand in interp.c. Operand conventions are
  * documented at each handler. */
 /* clang-format off */
@@ -256,7 +304,8 @@ typedef struct kvm_ins {
   X(CALL) X(CALL_CODE) X(CALL_DEF) X(CALL_INDIRECT) X(SELECT) X(GLOBAL_GET) \
   X(GLOBAL_SET) X(MEMORY_SIZE) X(MEMORY_GROW) X(MEMORY_FILL) X(MEMORY_COPY) X(MEMORY_INIT) \
   X(DATA_DROP) X(TABLE_GET) X(TABLE_SET) X(TABLE_SIZE) X(TABLE_GROW) X(TABLE_FILL) \
-  X(TABLE_COPY) X(TABLE_INIT) X(ELEM_DROP) X(REF_IS_NULL) X(REF_FUNC)
+  X(TABLE_COPY) X(TABLE_INIT) X(ELEM_DROP) X(REF_IS_NULL) X(REF_FUNC) X(I32_ADD_SHL) \
+  X(SELECT_KX) X(SELECT_KY) X(I32_ADD_EQZ)
 /* clang-format on */
 
 /* clang-format off */
@@ -265,6 +314,13 @@ typedef struct kvm_ins {
   KVM_OP_##N##_BR_SS, KVM_OP_##N##_BR_SK, KVM_OP_##N##_BRN_SS, KVM_OP_##N##_BRN_SK,
 #define KVM_X_ONE(N, ...) KVM_OP_##N,
 #define KVM_X_STORE_K(N, ...) KVM_OP_##N##_K,
+#define KVM_X_MEMX(N, ...) KVM_OP_##N##_X, KVM_OP_##N##_A, KVM_OP_##N##_S,
+#define KVM_X_MUL(P, F)                                                                            \
+  KVM_OP_##P##_MULADD, KVM_OP_##P##_MULSUB, KVM_OP_##P##_MULRSUB, KVM_OP_##P##_MULMUL,
+#define KVM_X_LOADOP(N, ...) KVM_OP_##N##_MY, KVM_OP_##N##_MX,
+#define KVM_X_LOADXT(N, ...) KVM_OP_##N##_XT, KVM_OP_##N##_XK,
+#define KVM_X_INCBR(N, ...) \
+  KVM_OP_##N##_INCBR_KK, KVM_OP_##N##_INCBR_KS, KVM_OP_##N##_INCBR_SK, KVM_OP_##N##_INCBR_SS,
 enum kvm_op {
   KVM_BINOPS(KVM_X_BIN)
   KVM_CMPOPS(KVM_X_CMPBR)
@@ -272,6 +328,13 @@ enum kvm_op {
   KVM_LOADS(KVM_X_ONE)
   KVM_STORES(KVM_X_ONE)
   KVM_STORES(KVM_X_STORE_K)
+  KVM_LOADS(KVM_X_MEMX)
+  KVM_STORES(KVM_X_MEMX)
+  KVM_MULOPS(KVM_X_MUL)
+  KVM_CMPOPS_I32(KVM_X_INCBR)
+  KVM_INCBR_Z(KVM_X_ONE)
+  KVM_LOADOPS(KVM_X_LOADOP)
+  KVM_LOADS(KVM_X_LOADXT)
   KVM_PLAINOPS(KVM_X_ONE)
   KVM_OP_COUNT
 };
@@ -279,6 +342,11 @@ enum kvm_op {
 #undef KVM_X_CMPBR
 #undef KVM_X_ONE
 #undef KVM_X_STORE_K
+#undef KVM_X_MEMX
+#undef KVM_X_MUL
+#undef KVM_X_INCBR
+#undef KVM_X_LOADOP
+#undef KVM_X_LOADXT
 /* clang-format on */
 
 /* A compiled function body. */

@@ -66,6 +66,10 @@ typedef struct comp {
   uint32_t dcap;
   uint32_t cur_off;
   bool reach; /* code generation: the current position can run */
+  /* Straight-line code from the function's start: locals not yet written
+   * (written[i] == 0) still hold their initial zero. */
+  bool prologue;
+  uint8_t *written;
   /* Fuel: a FUEL instruction charges a basic block when it is entered by
    * falling through a conditional branch (or at the function's start).
    * Labels start no FUEL: falling into one continues the running block,
@@ -75,6 +79,7 @@ typedef struct comp {
   charge *pend;
   uint32_t npend, pcap;
   uint32_t prod_pc;      /* last instruction whose destination is the top operand */
+  uint32_t label_pc;     /* the last label placed: no instruction fuses across it */
   uint32_t depth_after;  /* block nesting once the current instruction is decoded */
   struct kvm_code *code; /* the result, until it is handed to the funcdef */
 } comp;
@@ -170,6 +175,7 @@ static void emit_copy(comp *c, uint32_t dst, const entry *e) {
 
 /* Ends the running basic block: its length is now known. */
 static void end_block(comp *c) {
+  c->prologue = false;
   if (c->fuel_pc != NONE) {
     if (c->fuel_in_c)
       c->ins[c->fuel_pc].c = c->fuel_n;
@@ -221,6 +227,18 @@ static bool charges_fallthrough(uintptr_t op) {
     return true;
     KVM_CMPOPS(X)
 #undef X
+#define X(N, ...)                                                                                  \
+  case KVM_OP_##N##_INCBR_KK:                                                                      \
+  case KVM_OP_##N##_INCBR_KS:                                                                      \
+  case KVM_OP_##N##_INCBR_SK:                                                                      \
+  case KVM_OP_##N##_INCBR_SS:                                                                      \
+    return true;
+    KVM_CMPOPS_I32(X)
+#undef X
+#define X(N) case KVM_OP_##N:
+    KVM_INCBR_Z(X)
+#undef X
+    return true;
   default:
     return false;
   }
@@ -247,7 +265,9 @@ static void add_charge(comp *c, uint32_t at, uint32_t base, uint32_t block) {
 static void place_label(comp *c, uint32_t *base, uint32_t *block) {
   if (!c->reach) end_block(c);
   c->reach = true;
+  c->prologue = false;
   c->prod_pc = NONE; /* nothing fuses across a label */
+  c->label_pc = c->nins;
   *base = c->fuel_n;
   *block = c->block_id;
 }
@@ -510,6 +530,47 @@ static int cmp_branch_op(uintptr_t op) {
   }
 }
 
+/* A branch-if-true just emitted at br that tests a local the instruction
+ * before it stepped (`local = local + step`) becomes one step-and-branch
+ * instruction. Returns where the branch now is. */
+static uint32_t fuse_step(comp *c, uint32_t br) {
+  if (br == 0 || c->label_pc == br) return br;
+  kvm_ins *p = &c->ins[br - 1], *b = &c->ins[br];
+  bool step_slot = p->op == KVM_OP_I32_ADD_SS;
+  if ((!step_slot && p->op != KVM_OP_I32_ADD_SK) || p->a != p->b || p->a != b->b) return br;
+  uint64_t step = step_slot ? p->c : p->k.u32, opnd;
+  int op;
+  switch (b->op) {
+#define X(N, ...)                                                                                  \
+  case KVM_OP_##N##_BR_SK:                                                                         \
+    op = step_slot ? KVM_OP_##N##_INCBR_SK : KVM_OP_##N##_INCBR_KK;                                \
+    opnd = b->k.u32;                                                                               \
+    break;                                                                                         \
+  case KVM_OP_##N##_BR_SS:                                                                         \
+    op = step_slot ? KVM_OP_##N##_INCBR_SS : KVM_OP_##N##_INCBR_KS;                                \
+    opnd = b->c;                                                                                   \
+    break;
+    KVM_CMPOPS_I32(X)
+#undef X
+  case KVM_OP_BR_NZ:
+    op = step_slot ? KVM_OP_BR_NZ_INC_S : KVM_OP_BR_NZ_INC_K;
+    opnd = 0;
+    break;
+  case KVM_OP_BR_Z:
+    op = step_slot ? KVM_OP_BR_Z_INC_S : KVM_OP_BR_Z_INC_K;
+    opnd = 0;
+    break;
+  default:
+    return br;
+  }
+  p->op = (uintptr_t)op;
+  p->k.u64 = step | opnd << 32;
+  p->a = p->c = 0;
+  c->nins--;
+  c->prod_pc = NONE;
+  return br - 1;
+}
+
 /* Emits "branch if cond is true" (or false); returns the instruction whose t
  * needs the target. Fuses a comparison that just produced cond. */
 static uint32_t emit_cond_branch(comp *c, entry *cond, bool when_true) {
@@ -521,7 +582,7 @@ static uint32_t emit_cond_branch(comp *c, entry *cond, bool when_true) {
     if (br >= 0) {
       p->op = (uintptr_t)(when_true ? br : br + 2);
       p->a = 0;
-      return c->prod_pc;
+      return when_true ? fuse_step(c, c->prod_pc) : c->prod_pc;
     }
     if (p->op == KVM_OP_I32_EQZ || p->op == KVM_OP_I64_EQZ) {
       bool wide = p->op == KVM_OP_I64_EQZ;
@@ -530,13 +591,13 @@ static uint32_t emit_cond_branch(comp *c, entry *cond, bool when_true) {
       else
         p->op = wide ? KVM_OP_BR_NZ64 : KVM_OP_BR_NZ;
       p->a = 0;
-      return c->prod_pc;
+      return when_true ? fuse_step(c, c->prod_pc) : c->prod_pc;
     }
   }
   uint32_t s = src_slot(c, cond, c->sh);
   uint32_t i = emit(c, when_true ? KVM_OP_BR_NZ : KVM_OP_BR_Z);
   c->ins[i].b = s;
-  return i;
+  return when_true ? fuse_step(c, i) : i;
 }
 
 static bool stack_all_in_slots(comp *c) {
@@ -701,6 +762,107 @@ static void zero_byte(comp *c) {
   if (rd_u8(c) != 0) fail(c, KVM_ERR_MALFORMED, "zero byte expected");
 }
 
+/* The operand was computed by the instruction just emitted, into a slot
+ * nothing else reads: that instruction can still be rewritten. */
+static bool fresh(comp *c, const entry *e) {
+  return e->kind == E_SLOT && c->prod_pc != NONE && c->prod_pc == c->nins - 1 &&
+         c->ins[c->prod_pc].a == e->slot;
+}
+
+/* Folds the instruction that just produced one operand of an addition,
+ * subtraction or multiplication into it: a multiplication, or for i32.add an
+ * i32.eqz or a shift by a constant. Returns false when the pair does not
+ * fuse. */
+static bool fuse_binary(comp *c, int op_ss, const entry *x, const entry *y, uint32_t h,
+                        uint8_t tr) {
+  if (x->kind == E_CONST || y->kind == E_CONST) return false;
+  /* y is pushed after x: x can be the fresh one only if y emitted nothing */
+  bool y_fresh = fresh(c, y);
+  if (!y_fresh && !(y->kind == E_LOCAL && fresh(c, x))) return false;
+  int mul, fused;
+  switch (op_ss) {
+#define M(P)                                                                                       \
+  case KVM_OP_##P##_ADD_SS:                                                                        \
+    mul = KVM_OP_##P##_MUL_SS;                                                                     \
+    fused = KVM_OP_##P##_MULADD;                                                                   \
+    break;                                                                                         \
+  case KVM_OP_##P##_SUB_SS:                                                                        \
+    mul = KVM_OP_##P##_MUL_SS;                                                                     \
+    fused = y_fresh ? KVM_OP_##P##_MULSUB : KVM_OP_##P##_MULRSUB;                                  \
+    break;                                                                                         \
+  case KVM_OP_##P##_MUL_SS:                                                                        \
+    mul = KVM_OP_##P##_MUL_SS;                                                                     \
+    fused = KVM_OP_##P##_MULMUL;                                                                   \
+    break;
+    M(I32)
+    M(I64)
+    M(F32)
+    M(F64)
+#undef M
+  default:
+    return false;
+  }
+  kvm_ins *p = &c->ins[c->prod_pc];
+  uint32_t other = y_fresh ? x->slot : y->slot;
+  uint32_t pb = p->b, pc = p->c;
+  if (p->op == (uintptr_t)mul) {
+    p->op = (uintptr_t)fused;
+    p->k.u64 = pc;
+  } else if (op_ss == KVM_OP_I32_ADD_SS && p->op == KVM_OP_I32_EQZ) {
+    p->op = KVM_OP_I32_ADD_EQZ;
+  } else if (op_ss == KVM_OP_I32_ADD_SS && p->op == KVM_OP_I32_SHL_SK) {
+    p->op = KVM_OP_I32_ADD_SHL;
+    p->t = (int32_t)(p->k.u32 & 31);
+    p->k.u64 = 0;
+    /* `(x + const) + (y << s)` with x + const computed into its own slot
+     * just before the shift: the constant joins the instruction too. */
+    kvm_ins *q = p - 1;
+    if (y_fresh && x->kind == E_SLOT && x->slot == slot_of_height(c, h) && c->prod_pc > 0 &&
+        c->label_pc != c->prod_pc && q->op == KVM_OP_I32_ADD_SK && q->a == x->slot &&
+        pb != x->slot) {
+      q->op = KVM_OP_I32_ADD_SHL;
+      q->a = slot_of_height(c, h);
+      q->c = pb;
+      q->t = p->t;
+      c->nins--;
+      push_result(c, tr, c->nins - 1);
+      return true;
+    }
+  } else {
+    return false;
+  }
+  p->a = slot_of_height(c, h);
+  p->b = other;
+  p->c = pb;
+  push_result(c, tr, c->prod_pc);
+  return true;
+}
+
+/* A plain load that just produced one operand becomes the operator's memory
+ * operand. Returns false when the pair does not fuse. */
+static bool fuse_load(comp *c, int op_ss, const entry *x, const entry *y, uint32_t h, uint8_t tr) {
+  if (x->kind == E_CONST || y->kind == E_CONST) return false;
+  bool y_fresh = fresh(c, y);
+  if (!y_fresh && !(y->kind == E_LOCAL && fresh(c, x))) return false;
+  kvm_ins *p = &c->ins[c->prod_pc];
+  int op;
+#define X(N, B, L, ...)                                                                            \
+  if (op_ss == KVM_OP_##B##_SS && p->op == KVM_OP_##L) {                                           \
+    op = y_fresh ? KVM_OP_##N##_MY : KVM_OP_##N##_MX;                                              \
+  } else
+  KVM_LOADOPS(X)
+#undef X
+  {
+    return false;
+  }
+  p->op = (uintptr_t)op;
+  p->c = p->b;
+  p->b = y_fresh ? x->slot : y->slot;
+  p->a = slot_of_height(c, h);
+  push_result(c, tr, c->prod_pc);
+  return true;
+}
+
 static void op_binary(comp *c, int op_ss, uint8_t t, uint8_t tr, bool comm) {
   entry y = pop(c, t);
   entry x = pop(c, t);
@@ -709,6 +871,7 @@ static void op_binary(comp *c, int op_ss, uint8_t t, uint8_t tr, bool comm) {
     push(c, tr);
     return;
   }
+  if (fuse_binary(c, op_ss, &x, &y, h, tr) || fuse_load(c, op_ss, &x, &y, h, tr)) return;
   uint32_t i;
   if (y.kind == E_CONST) {
     uint32_t xs = src_slot(c, &x, h);
@@ -754,18 +917,45 @@ static void op_retype(comp *c, uint8_t t, uint8_t tr) {
   }
 }
 
+/* How an access folds the instruction that computed its address. */
+enum { FOLD_NONE, FOLD_ADD, FOLD_X, FOLD_S };
+
 /* An address computed by `i32.add x, const` just before the access folds
- * into it: the access re-does the 32-bit add itself. Returns the instruction
- * to turn into the access, or NONE. */
-static uint32_t fold_address(comp *c, const entry *a) {
-  if (a->kind != E_SLOT || c->prod_pc == NONE || c->prod_pc != c->nins - 1) return NONE;
+ * into it: the access re-does the 32-bit add itself (t holds the constant).
+ * With `indexed`, so does one computed by `i32.add x, y` or `i32.add x,
+ * (i32.shl y, const)` (FOLD_X: base b, index c, shift t, the constant the
+ * sum adds in k's high half, to be or'ed with the offset) or by `i32.shl y,
+ * const` (FOLD_S: index b, shift t). Returns how, with the instruction to
+ * turn into the access in *at. */
+static int fold_address(comp *c, const entry *a, bool indexed, uint32_t *at) {
+  if (!fresh(c, a)) return FOLD_NONE;
   kvm_ins *p = &c->ins[c->prod_pc];
-  if (p->op != KVM_OP_I32_ADD_SK || p->a != a->slot) return NONE;
-  p->t = (int32_t)p->k.u32;
+  int how;
+  if (p->op == KVM_OP_I32_ADD_SK) {
+    p->t = (int32_t)p->k.u32;
+    how = FOLD_ADD;
+  } else if (indexed && (p->op == KVM_OP_I32_ADD_SS || p->op == KVM_OP_I32_ADD_SHL)) {
+    /* the sum's constant (i32.add_shl's) in the high half, the offset to come */
+    p->k.u64 = (uint64_t)p->k.u32 << 32;
+    c->offs[c->prod_pc] = c->cur_off;
+    *at = c->prod_pc;
+    return FOLD_X;
+  } else if (indexed && p->op == KVM_OP_I32_SHL_SK) {
+    p->t = (int32_t)(p->k.u32 & 31);
+    how = FOLD_S;
+  } else {
+    return FOLD_NONE;
+  }
   p->k.u64 = 0;
   c->offs[c->prod_pc] = c->cur_off; /* a trap is the access's */
-  return c->prod_pc;
+  *at = c->prod_pc;
+  return how;
 }
+
+/* The indexed (_X) form of a load or store; the absolute (_A) and scaled
+ * (_S) forms follow it. */
+static int load_x(int op) { return KVM_OP_I32_LOAD_X + 3 * (op - KVM_OP_I32_LOAD); }
+static int store_x(int op) { return KVM_OP_I32_STORE_X + 3 * (op - KVM_OP_I32_STORE); }
 
 static void op_load(comp *c, int op, uint8_t t, unsigned natural) {
   uint32_t offset;
@@ -776,15 +966,37 @@ static void op_load(comp *c, int op, uint8_t t, unsigned natural) {
     push(c, t);
     return;
   }
-  uint32_t i = fold_address(c, &a);
-  if (i == NONE) {
+  uint32_t i = NONE;
+  if (a.kind == E_CONST) {
+    i = emit(c, load_x(op) + 1);
+    c->ins[i].a = slot_of_height(c, h);
+    c->ins[i].k.u64 = (uint64_t)a.k.u32 + offset;
+    push_result(c, t, i);
+    return;
+  }
+  /* `local.tee L` of an `i32.add x, y` or `i32.add x, const` just before:
+   * the load keeps the sum in L itself. */
+  kvm_ins *p = c->nins ? &c->ins[c->nins - 1] : NULL;
+  if (a.kind == E_LOCAL && p && (p->op == KVM_OP_I32_ADD_SS || p->op == KVM_OP_I32_ADD_SK) &&
+      p->a == a.slot && c->label_pc != c->nins) {
+    bool sk = p->op == KVM_OP_I32_ADD_SK;
+    p->op = (uintptr_t)(KVM_OP_I32_LOAD_XT + 2 * (op - KVM_OP_I32_LOAD) + sk);
+    p->t = (int32_t)a.slot;
+    p->a = slot_of_height(c, h);
+    p->k.u64 = sk ? (uint64_t)p->k.u32 << 32 | offset : offset;
+    c->offs[c->nins - 1] = c->cur_off;
+    push_result(c, t, c->nins - 1);
+    return;
+  }
+  int how = fold_address(c, &a, true, &i);
+  if (how == FOLD_NONE) {
     uint32_t as = src_slot(c, &a, h);
     i = emit(c, op);
     c->ins[i].b = as;
   }
-  c->ins[i].op = (uintptr_t)op;
+  c->ins[i].op = (uintptr_t)(how == FOLD_X ? load_x(op) : how == FOLD_S ? load_x(op) + 2 : op);
   c->ins[i].a = slot_of_height(c, h);
-  c->ins[i].k.u64 = offset;
+  c->ins[i].k.u64 = how == FOLD_X ? c->ins[i].k.u64 | offset : offset;
   push_result(c, t, i);
 }
 
@@ -795,12 +1007,27 @@ static void op_store(comp *c, int op, uint8_t t, unsigned natural) {
   entry a = pop(c, KVM_I32);
   uint32_t h = c->sh;
   if (!c->reach) return;
-  /* a constant or a local as the value emits nothing after the address */
-  uint32_t i = v.kind != E_SLOT ? fold_address(c, &a) : NONE;
-  if (i == NONE) {
+  if (a.kind == E_CONST && v.kind != E_CONST) {
+    uint32_t i = emit(c, store_x(op) + 1);
+    c->ins[i].c = v.slot;
+    c->ins[i].k.u64 = (uint64_t)a.k.u32 + offset;
+    return;
+  }
+  /* A constant or a local as the value emits nothing after the address; the
+   * indexed form has no field left for a constant value. */
+  uint32_t i = NONE;
+  int how = v.kind != E_SLOT ? fold_address(c, &a, v.kind == E_LOCAL, &i) : FOLD_NONE;
+  if (how == FOLD_NONE) {
     uint32_t as = src_slot(c, &a, h);
     i = emit(c, op);
     c->ins[i].b = as;
+  }
+  if (how == FOLD_X || how == FOLD_S) {
+    c->ins[i].op = (uintptr_t)(store_x(op) + (how == FOLD_S ? 2 : 0));
+    c->ins[i].a = c->ins[i].c;
+    c->ins[i].c = v.slot;
+    c->ins[i].k.u64 = how == FOLD_X ? c->ins[i].k.u64 | offset : offset;
+    return;
   }
   if (v.kind == E_CONST) {
     c->ins[i].op = (uintptr_t)(op + (KVM_OP_I32_STORE_K - KVM_OP_I32_STORE));
@@ -833,10 +1060,35 @@ static void op_local_set(comp *c, bool tee) {
     if (tee) push(c, c->ltypes[x]);
     return;
   }
+  if (c->prologue) {
+    /* clang zeroes locals that already are: nothing to store */
+    bool zero = v.kind == E_CONST && v.k.u64 == 0 && x >= c->ft->nparams && !c->written[x];
+    c->written[x] = 1;
+    if (zero) {
+      if (tee) {
+        entry *e = push(c, c->ltypes[x]);
+        e->kind = E_CONST;
+        e->k = v.k;
+      }
+      return;
+    }
+  }
+  bool fresh_v = fresh(c, &v);
+  uint32_t before = c->nins;
   unalias_local(c, x);
-  bool fresh = v.kind == E_SLOT && c->prod_pc != NONE && c->prod_pc == c->nins - 1 &&
-               c->ins[c->prod_pc].a == v.slot;
-  if (fresh) {
+  if (fresh_v && c->nins != before) {
+    /* The copies read the local's old value, the producer only writes a
+     * slot of its own: it moves after them and can still write the local. */
+    uint32_t p = c->prod_pc, n = c->nins - 1 - p;
+    kvm_ins ins = c->ins[p];
+    uint32_t off = c->offs[p];
+    memmove(&c->ins[p], &c->ins[p + 1], n * sizeof ins);
+    memmove(&c->offs[p], &c->offs[p + 1], n * sizeof off);
+    c->ins[c->nins - 1] = ins;
+    c->offs[c->nins - 1] = off;
+    c->prod_pc = c->nins - 1;
+  }
+  if (fresh_v) {
     c->ins[c->prod_pc].a = x;
     c->prod_pc = NONE;
     v.kind = E_LOCAL;
@@ -892,6 +1144,18 @@ static void op_select(comp *c, bool typed) {
   uint32_t h = c->sh;
   if (!c->reach) {
     push(c, t);
+    return;
+  }
+  if ((x.kind == E_CONST) != (y.kind == E_CONST)) {
+    bool kx = x.kind == E_CONST;
+    uint32_t vs = kx ? y.slot : x.slot;
+    uint32_t cs = src_slot(c, &cond, h + 2);
+    uint32_t i = emit(c, kx ? KVM_OP_SELECT_KX : KVM_OP_SELECT_KY);
+    c->ins[i].a = slot_of_height(c, h);
+    c->ins[i].b = vs;
+    c->ins[i].c = cs;
+    c->ins[i].k = kx ? x.k : y.k;
+    push_result(c, t, i);
     return;
   }
   uint32_t xs = src_slot(c, &x, h);
@@ -1309,7 +1573,8 @@ static void read_locals(comp *c) {
   }
   c->nlocals = (uint32_t)total;
   c->ltypes = malloc(total ? total : 1);
-  if (!c->ltypes) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
+  c->written = calloc(total ? total : 1, 1);
+  if (!c->ltypes || !c->written) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
   for (uint32_t i = 0; i < c->ft->nparams; i++) c->ltypes[i] = (uint8_t)c->ft->params[i];
   c->r.p = save;
   uint32_t at = c->ft->nparams;
@@ -1452,6 +1717,7 @@ static void compile_body(comp *c, kvm_funcdef *def) {
   f->entry_reach = true;
   c->reach = true;
   begin_block(c);
+  c->prologue = true;
   for (;;) {
     c->cur_off = (uint32_t)kvm_reader_offset(&c->r);
     uint8_t op = rd_u8(c);
@@ -1501,6 +1767,7 @@ bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
   c->cur_off = (uint32_t)def->body_offset;
   c->fuel_pc = NONE;
   c->prod_pc = NONE;
+  c->label_pc = NONE;
   if (def->type_index >= m->ntypes) {
     kvm_set_error(err, KVM_ERR_INVALID, "unknown type (function %u)", c->fidx);
     free(c);
@@ -1525,6 +1792,7 @@ bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
   free(c->st);
   free(c->cs);
   free(c->ltypes);
+  free(c->written);
   free(c->depths);
   free(c->pend);
   free(c->code);

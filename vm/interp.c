@@ -9,6 +9,14 @@
 
 #include "code.h"
 
+/* Wasm rounds every multiplication: a fused handler's product must never
+ * become half of a fused multiply-add, which GCC would form across
+ * statements wherever the target has one (clang contracts within one
+ * expression only). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #define SLICE 10000 /* instructions between clock and interrupt checks */
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -137,6 +145,16 @@ static kvm_trap_kind refill(kvm_store *s, int64_t *slice) {
   s->fuel_left = rest - take;
   *slice = (int64_t)take;
   return KVM_TRAP_NONE;
+}
+
+/* A callee's own locals start at zero. Most functions have a few, so the
+ * loop stays inline: the empty asm keeps the compiler from making it a
+ * memset call, which would spill the dispatch loop's registers on every call. */
+static inline void zero_locals(kvm_slot *p, kvm_slot *end) {
+  for (; p < end; p++) {
+    p->u64 = 0;
+    __asm__ volatile("");
+  }
 }
 
 static void slot_to_val(kvm_valtype t, const kvm_slot *in, kvm_val *out) {
@@ -290,6 +308,11 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
 #define X_CMPBR(N, ...) &&L_##N##_BR_SS, &&L_##N##_BR_SK, &&L_##N##_BRN_SS, &&L_##N##_BRN_SK,
 #define X_ONE(N, ...) &&L_##N,
 #define X_STORE_K(N, ...) &&L_##N##_K,
+#define X_MEMX(N, ...) &&L_##N##_X, &&L_##N##_A, &&L_##N##_S,
+#define X_MUL(P, F) &&L_##P##_MULADD, &&L_##P##_MULSUB, &&L_##P##_MULRSUB, &&L_##P##_MULMUL,
+#define X_LOADOP(N, ...) &&L_##N##_MY, &&L_##N##_MX,
+#define X_LOADXT(N, ...) &&L_##N##_XT, &&L_##N##_XK,
+#define X_INCBR(N, ...) &&L_##N##_INCBR_KK, &&L_##N##_INCBR_KS, &&L_##N##_INCBR_SK, &&L_##N##_INCBR_SS,
   static const void *const labels[KVM_OP_COUNT] = {
     KVM_BINOPS(X_BIN)
     KVM_CMPOPS(X_CMPBR)
@@ -297,12 +320,24 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
     KVM_LOADS(X_ONE)
     KVM_STORES(X_ONE)
     KVM_STORES(X_STORE_K)
+    KVM_LOADS(X_MEMX)
+    KVM_STORES(X_MEMX)
+    KVM_MULOPS(X_MUL)
+    KVM_CMPOPS_I32(X_INCBR)
+    KVM_INCBR_Z(X_ONE)
+    KVM_LOADOPS(X_LOADOP)
+    KVM_LOADS(X_LOADXT)
     KVM_PLAINOPS(X_ONE)
   };
 #undef X_BIN
 #undef X_CMPBR
 #undef X_ONE
 #undef X_STORE_K
+#undef X_MEMX
+#undef X_MUL
+#undef X_INCBR
+#undef X_LOADOP
+#undef X_LOADXT
   /* clang-format on */
   if (table) {
     *table = labels;
@@ -325,8 +360,17 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
   kvm_slot *fp = NULL, *nfp = fp0;
   const struct kvm_code *code;
   kvm_memory *mem = NULL;
+  /* Every access reads the memory's base and size. GCC leaves callee-saved
+   * registers unused here and spills these two instead, which costs
+   * matmul about an eighth of its time; pinning them keeps them in
+   * registers across the handlers. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+  register uint8_t *mb __asm__("r14") = NULL;
+  register uint64_t msz __asm__("r15") = 0;
+#else
   uint8_t *mb = NULL;
   uint64_t msz = 0;
+#endif
   int64_t slice = 0;
   kvm_trap_kind tk = KVM_TRAP_NONE;
   bool host_trap = false;
@@ -362,7 +406,7 @@ enter : {
     depth--;
     TRAP(KVM_TRAP_STACK_EXHAUSTED);
   }
-  for (uint32_t i = code->nparams; i < code->nlocals; i++) nfp[i].u64 = 0;
+  zero_locals(nfp + code->nparams, nfp + code->nlocals);
   fp = nfp;
   cur = f;
   if (f->inst != inst) SWITCH_INSTANCE(f->inst);
@@ -413,6 +457,47 @@ dispatch:
     KVM_CMPOPS(CMPBR)
 #undef CMPBR
 
+    /* b = the local stepped, k = step (low half) and comparison operand
+     * (high half), each a constant or a slot; c = fuel of the block that
+     * follows. The operand slot is read after the step: it may be the local. */
+#define STEP_K ((uint32_t)ip->k.u64)
+#define STEP_S (fp[(uint32_t)ip->k.u64].u32)
+#define OPND_K ((uint32_t)(ip->k.u64 >> 32))
+#define OPND_S (fp[ip->k.u64 >> 32].u32)
+#define INCBR1(IN, E, STEP, OPND)                                                                  \
+  do {                                                                                             \
+    uint32_t v = fp[ip->b].u32 + STEP;                                                             \
+    SET_u32(fp[ip->b], v);                                                                         \
+    __typeof__(fp->IN) x = (__typeof__(fp->IN))v, y = (__typeof__(fp->IN))OPND;                    \
+    if (E) TAKE_BRANCH();                                                                          \
+    FALL_THROUGH();                                                                                \
+  } while (0)
+#define INCBR(N, OPC, T, TR, IN, OUT, COMM, E)                                                     \
+  OP(N##_INCBR_KK) { INCBR1(IN, (E), STEP_K, OPND_K); }                                            \
+  OP(N##_INCBR_KS) { INCBR1(IN, (E), STEP_K, OPND_S); }                                            \
+  OP(N##_INCBR_SK) { INCBR1(IN, (E), STEP_S, OPND_K); }                                            \
+  OP(N##_INCBR_SS) { INCBR1(IN, (E), STEP_S, OPND_S); }
+    KVM_CMPOPS_I32(INCBR)
+#undef INCBR
+#undef INCBR1
+
+#define INCBR_Z(N, STEP, TEST)                                                                     \
+  OP(N) {                                                                                          \
+    uint32_t v = fp[ip->b].u32 + STEP;                                                             \
+    SET_u32(fp[ip->b], v);                                                                         \
+    if (TEST) TAKE_BRANCH();                                                                       \
+    FALL_THROUGH();                                                                                \
+  }
+    INCBR_Z(BR_NZ_INC_K, STEP_K, v != 0)
+    INCBR_Z(BR_NZ_INC_S, STEP_S, v != 0)
+    INCBR_Z(BR_Z_INC_K, STEP_K, v == 0)
+    INCBR_Z(BR_Z_INC_S, STEP_S, v == 0)
+#undef INCBR_Z
+#undef STEP_K
+#undef STEP_S
+#undef OPND_K
+#undef OPND_S
+
 #define UN(N, OPC, T, TR, IN, OUT, E)                                                              \
   OP(N) {                                                                                          \
     __typeof__(fp->IN) x = fp[ip->b].IN;                                                           \
@@ -426,19 +511,44 @@ dispatch:
      * incremented by with i32.add (wrapping in 32 bits), k = the constant
      * offset; a = result, c = stored value. For the constant-value stores
      * (_K) k is the value and c the offset. The offset is added in 64 bits,
-     * where it cannot wrap. */
+     * where it cannot wrap. Indexed forms (_X) add the index slot (c for
+     * loads, a for stores) shifted by t, and the high half of k, to the
+     * base in 32 bits, k's low half being the offset. _XT loads also keep
+     * the 32-bit sum of slots b and c in local t, _XK ones that of slot b
+     * and k's high half. Absolute forms (_A) hold the whole address,
+     * constant plus offset, in k; scaled forms (_S) shift slot b by t. */
 #define ADDR(off) ((uint64_t)(uint32_t)(fp[ip->b].u32 + (uint32_t)ip->t) + (off))
-#define LOAD(N, OPC, T, AL, CT, F)                                                                 \
-  OP(N) {                                                                                          \
-    uint64_t ea = ADDR(ip->k.u64);                                                                 \
+#define ADDR_S() ((uint64_t)(uint32_t)(fp[ip->b].u32 << ip->t) + ip->k.u64)
+#define ADDR_X(idx)                                                                                \
+  ((uint64_t)(uint32_t)(fp[ip->b].u32 + (fp[idx].u32 << ip->t) + (uint32_t)(ip->k.u64 >> 32)) +    \
+   (uint32_t)ip->k.u64)
+#define LOAD_AT(CT, F, EA)                                                                         \
+  do {                                                                                             \
+    uint64_t ea = (EA);                                                                            \
     if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
     CT v;                                                                                          \
     memcpy(&v, mb + ea, sizeof v);                                                                 \
     SET_##F(fp[ip->a], v);                                                                         \
     NEXT();                                                                                        \
+  } while (0)
+#define LOAD(N, OPC, T, AL, CT, F)                                                                 \
+  OP(N) { LOAD_AT(CT, F, ADDR(ip->k.u64)); }                                                       \
+  OP(N##_X) { LOAD_AT(CT, F, ADDR_X(ip->c)); }                                                     \
+  OP(N##_A) { LOAD_AT(CT, F, ip->k.u64); }                                                         \
+  OP(N##_S) { LOAD_AT(CT, F, ADDR_S()); }                                                          \
+  OP(N##_XT) {                                                                                     \
+    uint32_t sum = fp[ip->b].u32 + fp[ip->c].u32;                                                  \
+    SET_u32(fp[ip->t], sum);                                                                       \
+    LOAD_AT(CT, F, (uint64_t)sum + ip->k.u64);                                                     \
+  }                                                                                                \
+  OP(N##_XK) {                                                                                     \
+    uint32_t sum = fp[ip->b].u32 + (uint32_t)(ip->k.u64 >> 32);                                    \
+    SET_u32(fp[ip->t], sum);                                                                       \
+    LOAD_AT(CT, F, (uint64_t)sum + (uint32_t)ip->k.u64);                                           \
   }
     KVM_LOADS(LOAD)
 #undef LOAD
+#undef LOAD_AT
 
 #define STORE(N, OPC, T, AL, CT, F)                                                                \
   OP(N) {                                                                                          \
@@ -454,10 +564,82 @@ dispatch:
     CT v = (CT)ip->k.F;                                                                            \
     memcpy(mb + ea, &v, sizeof v);                                                                 \
     NEXT();                                                                                        \
+  }                                                                                                \
+  OP(N##_X) {                                                                                      \
+    uint64_t ea = ADDR_X(ip->a);                                                                   \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    CT v = (CT)fp[ip->c].F;                                                                        \
+    memcpy(mb + ea, &v, sizeof v);                                                                 \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(N##_A) {                                                                                      \
+    uint64_t ea = ip->k.u64;                                                                       \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    CT v = (CT)fp[ip->c].F;                                                                        \
+    memcpy(mb + ea, &v, sizeof v);                                                                 \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(N##_S) {                                                                                      \
+    uint64_t ea = ADDR_S();                                                                        \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    CT v = (CT)fp[ip->c].F;                                                                        \
+    memcpy(mb + ea, &v, sizeof v);                                                                 \
+    NEXT();                                                                                        \
   }
     KVM_STORES(STORE)
 #undef STORE
+
+#define LOADOP1(F, CT, E, X, Y)                                                                    \
+  do {                                                                                             \
+    uint64_t ea = (uint64_t)(uint32_t)(fp[ip->c].u32 + (uint32_t)ip->t) + ip->k.u64;               \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    CT m;                                                                                          \
+    memcpy(&m, mb + ea, sizeof m);                                                                 \
+    __typeof__(fp->F) x = X, y = Y;                                                                \
+    SET_##F(fp[ip->a], (E));                                                                       \
+    NEXT();                                                                                        \
+  } while (0)
+#define LOADOP(N, B, L, F, CT, E)                                                                  \
+  OP(N##_MY) { LOADOP1(F, CT, E, fp[ip->b].F, (__typeof__(fp->F))m); }                             \
+  OP(N##_MX) { LOADOP1(F, CT, E, (__typeof__(fp->F))m, fp[ip->b].F); }
+    KVM_LOADOPS(LOADOP)
+#undef LOADOP
+#undef LOADOP1
 #undef ADDR
+#undef ADDR_X
+#undef ADDR_S
+
+    /* The product goes through its own variable: rounded on its own, as the
+     * separate Wasm multiply rounds it. */
+#define MUL(P, F)                                                                                  \
+  OP(P##_MULADD) {                                                                                 \
+    __typeof__(fp->F) p = fp[ip->c].F * fp[ip->k.u32].F;                                           \
+    SET_##F(fp[ip->a], fp[ip->b].F + p);                                                           \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(P##_MULSUB) {                                                                                 \
+    __typeof__(fp->F) p = fp[ip->c].F * fp[ip->k.u32].F;                                           \
+    SET_##F(fp[ip->a], fp[ip->b].F - p);                                                           \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(P##_MULRSUB) {                                                                                \
+    __typeof__(fp->F) p = fp[ip->c].F * fp[ip->k.u32].F;                                           \
+    SET_##F(fp[ip->a], p - fp[ip->b].F);                                                           \
+    NEXT();                                                                                        \
+  }                                                                                                \
+  OP(P##_MULMUL) {                                                                                 \
+    __typeof__(fp->F) p = fp[ip->c].F * fp[ip->k.u32].F;                                           \
+    SET_##F(fp[ip->a], p *fp[ip->b].F);                                                            \
+    NEXT();                                                                                        \
+  }
+    KVM_MULOPS(MUL)
+#undef MUL
+
+    /* a = b + (c << t) + k: an array element's address before its access */
+    OP(I32_ADD_SHL) {
+      SET_u32(fp[ip->a], fp[ip->b].u32 + (fp[ip->c].u32 << ip->t) + ip->k.u32);
+      NEXT();
+    }
 
     OP(UNREACHABLE) { TRAP(KVM_TRAP_UNREACHABLE); }
 
@@ -541,7 +723,7 @@ dispatch:
         TRAP(KVM_TRAP_STACK_EXHAUSTED);
       frames[depth++] = (frame){ip + 1, fp, cur};
       cur = inst->funcs[ip->b];
-      for (uint32_t i = code->nparams; i < code->nlocals; i++) nfp[i].u64 = 0;
+      zero_locals(nfp + code->nparams, nfp + code->nlocals);
       fp = nfp;
       ip = code->ins;
       ENTER_BODY();
@@ -562,6 +744,24 @@ dispatch:
     /* a = b if slot k is nonzero, else c */
     OP(SELECT) {
       fp[ip->a] = fp[ip->k.u32].u32 ? fp[ip->b] : fp[ip->c];
+      NEXT();
+    }
+
+    /* a = b + (c == 0): counting zeros */
+    OP(I32_ADD_EQZ) {
+      SET_u32(fp[ip->a], fp[ip->b].u32 + (fp[ip->c].u32 == 0));
+      NEXT();
+    }
+
+    /* One operand a constant in k: a = slot c nonzero ? k : slot b (KX),
+     * or slot c nonzero ? slot b : k (KY). */
+    OP(SELECT_KX) {
+      fp[ip->a] = fp[ip->c].u32 ? ip->k : fp[ip->b];
+      NEXT();
+    }
+
+    OP(SELECT_KY) {
+      fp[ip->a] = fp[ip->c].u32 ? fp[ip->b] : ip->k;
       NEXT();
     }
 
@@ -710,10 +910,9 @@ do_return : {
   ip = fr->ret;
   fp = fr->fp;
   cur = fr->func;
-  if (cur->inst != inst)
-    SWITCH_INSTANCE(cur->inst);
-  else
-    LOAD_MEM();
+  /* Within one instance mb and msz are current: memory.grow reloads them,
+   * and so does every return from a host function or another instance. */
+  if (cur->inst != inst) SWITCH_INSTANCE(cur->inst);
   JUMP();
 }
 
