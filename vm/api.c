@@ -131,7 +131,7 @@ void kvm_module_export(const kvm_module *m, size_t i, kvm_exportdesc *out) {
 /* ---- values ----------------------------------------------------------- */
 
 /* f32 travels as its bits in the low half of the slot, the upper half zero. */
-static kvm_slot to_slot(const kvm_val *v) {
+kvm_slot kvm_val_to_slot(const kvm_val *v) {
   kvm_slot s = {.u64 = 0};
   switch (v->type) {
   case KVM_I32:
@@ -156,7 +156,7 @@ static kvm_slot to_slot(const kvm_val *v) {
   return s;
 }
 
-static kvm_val from_slot(kvm_valtype t, kvm_slot s) {
+kvm_val kvm_slot_to_val(kvm_valtype t, kvm_slot s) {
   kvm_val v;
   memset(&v, 0, sizeof v);
   v.type = t;
@@ -262,11 +262,12 @@ bool kvm_call(kvm_store *s, kvm_func *f, const kvm_val *args, size_t nargs, kvm_
     slots = malloc(n * sizeof *slots);
     if (!slots) return call_error(trap, "kvm_call: out of memory for %zu values", n);
   }
-  for (uint32_t i = 0; i < t->nparams; i++) slots[i] = to_slot(&args[i]);
+  for (uint32_t i = 0; i < t->nparams; i++) slots[i] = kvm_val_to_slot(&args[i]);
   memset(trap, 0, sizeof *trap);
   bool ok = kvm_interp_call(s, f, slots, trap);
   if (ok)
-    for (uint32_t i = 0; i < t->nresults; i++) results[i] = from_slot(t->results[i], slots[i]);
+    for (uint32_t i = 0; i < t->nresults; i++)
+      results[i] = kvm_slot_to_val(t->results[i], slots[i]);
   if (slots != small) free(slots);
   return ok;
 }
@@ -292,15 +293,15 @@ kvm_global *kvm_global_new(kvm_store *s, kvm_valtype type, bool mut, kvm_val ini
   if (!g) return NULL;
   g->type.type = type;
   g->type.mut = mut;
-  g->val = to_slot(&init);
+  g->val = kvm_val_to_slot(&init);
   if (!kvm_store_adopt(s, g, KVM_OBJ_GLOBAL)) return NULL;
   return g;
 }
 
-kvm_val kvm_global_get(const kvm_global *g) { return from_slot(g->type.type, g->val); }
+kvm_val kvm_global_get(const kvm_global *g) { return kvm_slot_to_val(g->type.type, g->val); }
 
 bool kvm_global_set(kvm_global *g, kvm_val v) {
   if (!g->type.mut || v.type != g->type.type) return false;
-  g->val = to_slot(&v);
+  g->val = kvm_val_to_slot(&v);
   return true;
 }

@@ -52,10 +52,10 @@ typedef struct kvm_import {
   char *module, *name; /* owned, NUL-terminated copies (names may hold NUL: use lengths) */
   uint32_t module_len, name_len;
   kvm_extern_kind kind;
-  uint32_t type_index;      /* FUNC, TAG */
-  kvm_tabletype table;      /* TABLE */
-  kvm_limits memory;        /* MEMORY, in pages */
-  kvm_globaltype global;    /* GLOBAL */
+  uint32_t type_index;   /* FUNC, TAG */
+  kvm_tabletype table;   /* TABLE */
+  kvm_limits memory;     /* MEMORY, in pages */
+  kvm_globaltype global; /* GLOBAL */
 } kvm_import;
 
 typedef struct kvm_export {
@@ -69,9 +69,10 @@ struct kvm_code; /* compiled function body, private to compile.c/interp.c */
 
 typedef struct kvm_funcdef {
   uint32_t type_index;
-  const uint8_t *body; /* into kvm_module.bytes: local decls + expr, up to and including the final end */
+  const uint8_t
+      *body; /* into kvm_module.bytes: local decls + expr, up to and including the final end */
   size_t body_len;
-  size_t body_offset;  /* offset of body in the module binary, for messages */
+  size_t body_offset;    /* offset of body in the module binary, for messages */
   struct kvm_code *code; /* filled by kvm_compile_function; owned */
 } kvm_funcdef;
 
@@ -86,10 +87,11 @@ typedef struct kvm_elemseg {
   kvm_segmode mode;
   kvm_valtype type;
   uint32_t table;
-  kvm_constexpr offset;  /* ACTIVE */
+  kvm_constexpr offset; /* ACTIVE */
   uint32_t count;
-  kvm_constexpr *inits; /* count expressions (function indices are turned into ref.func exprs) ; owned array */
-  uint8_t *owned_code;  /* owned: the ref.func expressions made from function indices, or NULL */
+  kvm_constexpr *
+      inits; /* count expressions (function indices are turned into ref.func exprs) ; owned array */
+  uint8_t *owned_code; /* owned: the ref.func expressions made from function indices, or NULL */
 } kvm_elemseg;
 
 typedef struct kvm_dataseg {
@@ -111,19 +113,19 @@ struct kvm_module {
   uint32_t nimports;
 
   /* Index spaces: imported entries first, then defined ones. */
-  uint32_t nfuncs, nfunc_imports;      /* func_types[i] = type index of function i */
+  uint32_t nfuncs, nfunc_imports; /* func_types[i] = type index of function i */
   uint32_t *func_types;
-  kvm_funcdef *funcs;                  /* nfuncs - nfunc_imports defined bodies */
+  kvm_funcdef *funcs; /* nfuncs - nfunc_imports defined bodies */
 
   uint32_t ntables, ntable_imports;
-  kvm_tabletype *tables;               /* all ntables, imports included */
+  kvm_tabletype *tables; /* all ntables, imports included */
 
   uint32_t nmems, nmem_imports;
-  kvm_limits *mems;                    /* all nmems, imports included */
+  kvm_limits *mems; /* all nmems, imports included */
 
   uint32_t nglobals, nglobal_imports;
-  kvm_globaltype *global_types;        /* all nglobals */
-  kvm_global_def *globals;             /* nglobals - nglobal_imports defined */
+  kvm_globaltype *global_types; /* all nglobals */
+  kvm_global_def *globals;      /* nglobals - nglobal_imports defined */
 
   kvm_export *exports;
   uint32_t nexports;
@@ -156,11 +158,11 @@ struct kvm_func {
 };
 
 struct kvm_memory {
-  uint8_t *data;      /* size bytes accessible; moves only on grow */
-  uint64_t size;      /* bytes */
-  kvm_limits limits;  /* in pages */
-  kvm_store *store;   /* owner, whose limits apply to kvm_memory_grow */
-  size_t reserved;    /* bytes of address space mapped at data (0: data is malloc'ed and may move) */
+  uint8_t *data;     /* size bytes accessible; moves only on grow */
+  uint64_t size;     /* bytes */
+  kvm_limits limits; /* in pages */
+  kvm_store *store;  /* owner, whose limits apply to kvm_memory_grow */
+  size_t reserved;   /* bytes of address space mapped at data (0: data is malloc'ed and may move) */
 };
 
 struct kvm_table {
@@ -178,13 +180,13 @@ struct kvm_global {
 struct kvm_instance {
   kvm_store *store;
   const kvm_module *module;
-  kvm_func **funcs;      /* nfuncs, imports first */
+  kvm_func **funcs; /* nfuncs, imports first */
   kvm_table **tables;
   kvm_memory **mems;
   kvm_global **globals;
-  uint32_t *type_ids;    /* canonical id for each module type index */
-  void ***elem_refs;     /* evaluated passive elem segments; NULL once dropped */
-  uint32_t *elem_lens;   /* 0 once dropped */
+  uint32_t *type_ids;  /* canonical id for each module type index */
+  void ***elem_refs;   /* evaluated passive elem segments; NULL once dropped */
+  uint32_t *elem_lens; /* 0 once dropped */
   bool *data_dropped;
   kvm_func *own_funcs;     /* the defined functions funcs[] points at; owned */
   kvm_global *own_globals; /* the defined globals globals[] points at; owned */
@@ -209,10 +211,10 @@ struct kvm_store {
   size_t nobjects, cap_objects;
 
   /* metering for the current call (interp.c reads these in its loop) */
-  uint64_t fuel_limit;    /* as set by kvm_store_set_fuel */
-  uint64_t fuel_left;     /* not yet handed to the running slice */
+  uint64_t fuel_limit; /* as set by kvm_store_set_fuel */
+  uint64_t fuel_left;  /* not yet handed to the running slice */
   uint64_t fuel_used;
-  int64_t deadline_ns;    /* CLOCK_MONOTONIC; 0 = none */
+  int64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
   double deadline_s;
   atomic_int interrupt;
 
@@ -220,11 +222,15 @@ struct kvm_store {
   uint64_t max_memory_bytes, growth_budget, grown_bytes;
   bool trap_on_memory_limit;
 
+  /* frames the calls that follow may nest: at most cfg.max_call_depth, for
+   * which the frame records are allocated */
+  uint32_t call_depth_limit;
+
   /* the vm's own stacks, allocated on first call */
   kvm_slot *stack;
   size_t stack_slots;
-  uint32_t call_depth;   /* Wasm frames live now */
-  uint32_t host_depth;   /* nested kvm_call from host functions */
+  uint32_t call_depth; /* Wasm frames live now */
+  uint32_t host_depth; /* nested kvm_call from host functions */
   /* interp.c maintains call_depth, host_depth and stack_used itself: while a
    * host function runs, stack_used is the first value slot a re-entrant call
    * may use. kvm_interp_call resets the per-call metering fields (fuel_left,
@@ -276,6 +282,10 @@ void kvm_instance_destroy(kvm_instance *inst);
 uint32_t kvm_store_type_id(kvm_store *s, const kvm_functype *t);
 
 /* Shared helpers. */
+/* api.c: an API value in a slot (f32 bits in the low half, upper half zero)
+ * and back, read as type t. */
+kvm_slot kvm_val_to_slot(const kvm_val *v);
+kvm_val kvm_slot_to_val(kvm_valtype t, kvm_slot s);
 void kvm_set_error(kvm_error *err, kvm_error_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void kvm_set_trap(kvm_trap *trap, kvm_trap_kind kind, const char *fmt, ...)

@@ -112,17 +112,17 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static uint32_t max_depth(const kvm_store *s) {
-  return s->cfg.max_call_depth ? s->cfg.max_call_depth : 20000;
-}
+/* kvm_store_new leaves every limit of s->cfg non-zero. Frame records are
+ * allocated for cfg.max_call_depth; the embedder may lower the limit. */
+static uint32_t max_depth(const kvm_store *s) { return s->call_depth_limit; }
 
 static frame *frames_of(kvm_store *s) { return (frame *)(s->stack + s->stack_slots); }
 
 static bool ensure_stack(kvm_store *s) {
   if (s->stack) return true;
-  size_t n = s->cfg.value_stack_slots ? s->cfg.value_stack_slots : (size_t)1 << 20;
+  size_t n = s->cfg.value_stack_slots;
   /* owned by the store (freed with it): value slots, then frame records */
-  s->stack = malloc(n * sizeof(kvm_slot) + (size_t)max_depth(s) * sizeof(frame));
+  s->stack = malloc(n * sizeof(kvm_slot) + (size_t)s->cfg.max_call_depth * sizeof(frame));
   if (!s->stack) return false;
   s->stack_slots = n;
   return true;
@@ -157,47 +157,6 @@ static inline void zero_locals(kvm_slot *p, kvm_slot *end) {
   }
 }
 
-static void slot_to_val(kvm_valtype t, const kvm_slot *in, kvm_val *out) {
-  out->type = t;
-  switch (t) {
-  case KVM_I32:
-    out->of.i32 = in->i32;
-    break;
-  case KVM_F32:
-    out->of.f32 = in->u32;
-    break;
-  case KVM_I64:
-    out->of.i64 = in->i64;
-    break;
-  case KVM_F64:
-    out->of.f64 = in->u64;
-    break;
-  default:
-    out->of.ref = in->ref;
-    break;
-  }
-}
-
-static void val_to_slot(kvm_valtype t, const kvm_val *in, kvm_slot *out) {
-  switch (t) {
-  case KVM_I32:
-    out->u64 = (uint32_t)in->of.i32;
-    break;
-  case KVM_F32:
-    out->u64 = in->of.f32;
-    break;
-  case KVM_I64:
-    out->i64 = in->of.i64;
-    break;
-  case KVM_F64:
-    out->u64 = in->of.f64;
-    break;
-  default:
-    out->ref = in->of.ref;
-    break;
-  }
-}
-
 /* Calls host function f with its arguments in slots[0..nparams), leaving
  * the results in slots[0..nresults). inst is the calling instance. */
 static bool call_host(kvm_store *s, kvm_func *f, kvm_instance *inst, kvm_slot *slots,
@@ -215,7 +174,7 @@ static bool call_host(kvm_store *s, kvm_func *f, kvm_instance *inst, kvm_slot *s
       return false;
     }
   }
-  for (uint32_t i = 0; i < t->nparams; i++) slot_to_val(t->params[i], &slots[i], &in[i]);
+  for (uint32_t i = 0; i < t->nparams; i++) in[i] = kvm_slot_to_val(t->params[i], slots[i]);
   for (uint32_t i = 0; i < t->nresults; i++) {
     out[i].type = t->results[i];
     out[i].of.i64 = 0;
@@ -229,7 +188,16 @@ static bool call_host(kvm_store *s, kvm_func *f, kvm_instance *inst, kvm_slot *s
     if (trap->kind == KVM_TRAP_NONE)
       kvm_set_trap(trap, KVM_TRAP_HOST, "host function failed without a message");
   } else {
-    for (uint32_t i = 0; i < t->nresults; i++) val_to_slot(t->results[i], &out[i], &slots[i]);
+    /* A result of another type than declared would be misread by the guest. */
+    for (uint32_t i = 0; ok && i < t->nresults; i++) {
+      if (out[i].type != t->results[i]) {
+        kvm_set_trap(trap, KVM_TRAP_HOST, "host function returned %s as result %u, declared %s",
+                     kvm_valtype_name(out[i].type), i, kvm_valtype_name(t->results[i]));
+        ok = false;
+      } else {
+        slots[i] = kvm_val_to_slot(&out[i]);
+      }
+    }
   }
   if (in != small_in) {
     free(in);
@@ -958,7 +926,7 @@ bool kvm_interp_call(kvm_store *s, kvm_func *f, kvm_slot *slots, kvm_trap *trap)
   trap->message[0] = '\0';
   if (outermost) {
     reset_metering(s);
-  } else if (s->host_depth > (s->cfg.max_host_reentry ? s->cfg.max_host_reentry : 64)) {
+  } else if (s->host_depth > s->cfg.max_host_reentry) {
     kvm_set_trap(trap, KVM_TRAP_STACK_EXHAUSTED, "%s (too many nested host calls)",
                  kvm_trap_kind_name(KVM_TRAP_STACK_EXHAUSTED));
     return false;

@@ -12,7 +12,8 @@ kvm_store *kvm_store_new(const kvm_config *cfg) {
   if (!s) return NULL;
   if (cfg) s->cfg = *cfg;
   if (!s->cfg.value_stack_slots) s->cfg.value_stack_slots = (size_t)1 << 20;
-  kvm_store_set_max_call_depth(s, s->cfg.max_call_depth);
+  if (!s->cfg.max_call_depth) s->cfg.max_call_depth = 20000;
+  s->call_depth_limit = s->cfg.max_call_depth;
   if (!s->cfg.max_host_reentry) s->cfg.max_host_reentry = 64;
   s->fuel_limit = UINT64_MAX;
   s->fuel_left = UINT64_MAX;
@@ -134,7 +135,7 @@ uint64_t kvm_store_fuel_used(const kvm_store *s) { return s->fuel_used; }
 /* interp.c arms deadline_ns from deadline_s when an outermost call starts,
  * so the budget applies to each call that follows. */
 void kvm_store_set_max_call_depth(kvm_store *s, uint32_t depth) {
-  s->cfg.max_call_depth = depth ? depth : 20000;
+  s->call_depth_limit = depth && depth < s->cfg.max_call_depth ? depth : s->cfg.max_call_depth;
 }
 
 void kvm_store_set_deadline(kvm_store *s, double seconds) {

@@ -563,7 +563,7 @@ typedef struct host_env {
 
 /* cb(n >= 0) re-enters f(n); cb(-1) reads and writes the guest's state
  * through its exports; cb(-2) re-enters an export that traps and passes the
- * trap on; cb(-3) fails on its own. */
+ * trap on; cb(-3) fails on its own; cb(-4) returns an f64 for its i32. */
 static bool host_cb(kvm_caller *c, void *envp, const kvm_val *args, kvm_val *res) {
   host_env *env = envp;
   int32_t n = args[0].of.i32;
@@ -599,6 +599,11 @@ static bool host_cb(kvm_caller *c, void *envp, const kvm_val *args, kvm_val *res
     if (invoke(s, env->inst, "boom", NULL, 0, r, &t)) return true;
     kvm_caller_trap(c, t.kind, "%s", t.message);
     return false;
+  }
+  if (n == -4) {
+    res[0].type = KVM_F64;
+    res[0].of.f64 = 0x3ff0000000000000u;
+    return true;
   }
   kvm_caller_trap(c, KVM_TRAP_HOST, "host refused %d", n);
   return false;
@@ -656,6 +661,13 @@ static void test_host(void) {
   CHECK(t.func_index == 6 && t.code_offset == at,
         "host trap located at function %u offset %#x, expected 6 at %#x", t.func_index,
         t.code_offset, at);
+
+  /* A result of the wrong type is the host's error, never misread. */
+  a = I32(-4);
+  ok = invoke(s, env.inst, "viahost", &a, 1, r, &t);
+  CHECK(!ok && t.kind == KVM_TRAP_HOST &&
+            strstr(t.message, "returned f64 as result 0, declared i32"),
+        "wrong host result type: ok=%d kind %s (%s)", ok, kvm_trap_kind_name(t.kind), t.message);
 
   a = I32(1);
   CHECK(invoke(s, env.inst, "f", &a, 1, r, &t) && r[0].of.i32 == 101,

@@ -220,6 +220,12 @@ static void test_stack(fixture *fx) {
   kvm_store_set_max_call_depth(fx->store, 0);
   CHECK(kvm_call(fx->store, down, &n, 1, &res, 1, &trap) && res.of.i32 == 100,
         "down(100) failed after the default depth came back");
+
+  /* Past the store's configured depth the limit stays at that depth. */
+  kvm_store_set_max_call_depth(fx->store, UINT32_MAX);
+  kvm_val zero = {.type = KVM_I32, .of.i32 = 0};
+  expect_trap(fx, "deep", &zero, 1, 1, KVM_TRAP_STACK_EXHAUSTED, 2.0);
+  kvm_store_set_max_call_depth(fx->store, 0);
 }
 
 static void test_memory(fixture *fx) {

@@ -181,7 +181,8 @@ void kvm_store_free(kvm_store *s);
 void kvm_store_set_fuel(kvm_store *s, uint64_t fuel); /* UINT64_MAX = unmetered (default) */
 uint64_t kvm_store_fuel_used(const kvm_store *s);     /* by the last call */
 void kvm_store_set_deadline(kvm_store *s, double seconds); /* per call; <= 0 disables */
-/* Wasm frames a call may nest; 0 = the default (20000). */
+/* Wasm frames the calls that follow may nest, at most the store's
+ * kvm_config.max_call_depth; 0 restores that. */
 void kvm_store_set_max_call_depth(kvm_store *s, uint32_t depth);
 /* May be called from any thread while a call runs: the call traps with
  * KVM_TRAP_INTERRUPTED at its next metering point. Cleared by each call. */
