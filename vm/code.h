@@ -261,7 +261,8 @@ typedef struct kvm_ins {
  * operand field, C type in memory, expression over x and y). Each gets a
  * form with the loaded value as y (_MY) and one with it as x (_MX); the
  * access is the plain load's (address slot c, t, offset k) and b names the
- * other operand. */
+ * other operand. The _MYS and _MXS forms store the result back where the
+ * load read it, with the store of the load's width (read-modify-write). */
 #define KVM_LOADOPS(X)                                                                             \
   X(F64_ADD_LD, F64_ADD, F64_LOAD, f64, double, x + y)                                             \
   X(F64_SUB_LD, F64_SUB, F64_LOAD, f64, double, x - y)                                             \
@@ -282,6 +283,21 @@ typedef struct kvm_ins {
   X(I64_MUL_LD, I64_MUL, I64_LOAD, u64, uint64_t, x *y)                                            \
   X(I64_XOR_LD, I64_XOR, I64_LOAD, u64, uint64_t, x ^ y)
 
+/* A binary operator whose result is stored at once, with the store's own
+ * width and type: X(NAME, operator, store, operand field, C type in memory,
+ * expression over x and y). a = address slot, t = offset, b and c = x and y. */
+#define KVM_STOREOPS(X)                                                                            \
+  X(I32_ADD_ST, I32_ADD, I32_STORE, u32, uint32_t, x + y)                                          \
+  X(I32_SUB_ST, I32_SUB, I32_STORE, u32, uint32_t, x - y)                                          \
+  X(I64_ADD_ST, I64_ADD, I64_STORE, u64, uint64_t, x + y)                                          \
+  X(I64_SUB_ST, I64_SUB, I64_STORE, u64, uint64_t, x - y)                                          \
+  X(F32_ADD_ST, F32_ADD, F32_STORE, f32, float, x + y)                                             \
+  X(F32_SUB_ST, F32_SUB, F32_STORE, f32, float, x - y)                                             \
+  X(F32_MUL_ST, F32_MUL, F32_STORE, f32, float, x *y)                                              \
+  X(F64_ADD_ST, F64_ADD, F64_STORE, f64, double, x + y)                                            \
+  X(F64_SUB_ST, F64_SUB, F64_STORE, f64, double, x - y)                                            \
+  X(F64_MUL_ST, F64_MUL, F64_STORE, f64, double, x *y)
+
 /* A loop's step and test in one: `local += step` (a constant or a slot)
  * followed by a branch on a comparison of the local (with a constant or a
  * slot, _KK _KS _SK _SS: step kind then operand kind), or on it being
@@ -292,7 +308,8 @@ typedef struct kvm_ins {
 /* Fused multiply-then-add/subtract of one type: X(PREFIX, operand field).
  * The product is rounded before the addition (never a fused multiply-add):
  * MULADD a = b + c*k, MULSUB a = b - c*k, MULRSUB a = c*k - b, MULMUL
- * a = (c*k)*b, where k names a slot. */
+ * a = (c*k)*b, where k names a slot. MULADD_ST stores b + c*k with the
+ * type's full-width store at slot a's address plus offset t. */
 #define KVM_MULOPS(X) X(I32, u32) X(I64, u64) X(F32, f32) X(F64, f64)
 
 /* Everything else, written out by hand in interp.c. Operand conventions are
@@ -305,7 +322,8 @@ typedef struct kvm_ins {
   X(GLOBAL_SET) X(MEMORY_SIZE) X(MEMORY_GROW) X(MEMORY_FILL) X(MEMORY_COPY) X(MEMORY_INIT) \
   X(DATA_DROP) X(TABLE_GET) X(TABLE_SET) X(TABLE_SIZE) X(TABLE_GROW) X(TABLE_FILL) \
   X(TABLE_COPY) X(TABLE_INIT) X(ELEM_DROP) X(REF_IS_NULL) X(REF_FUNC) X(I32_ADD_SHL) \
-  X(SELECT_KX) X(SELECT_KY) X(I32_ADD_EQZ)
+  X(SELECT_KX) X(SELECT_KY) X(I32_ADD_EQZ) X(BR_TABLE_LD) X(BR_TABLE_LD_S) X(BR_TABLE_LD_SI) \
+  X(I32_ADD_RET) X(BR_COPY) X(BR_INC) X(BR_COPY2) X(BR_INC2)
 /* clang-format on */
 
 /* clang-format off */
@@ -316,8 +334,9 @@ typedef struct kvm_ins {
 #define KVM_X_STORE_K(N, ...) KVM_OP_##N##_K,
 #define KVM_X_MEMX(N, ...) KVM_OP_##N##_X, KVM_OP_##N##_A, KVM_OP_##N##_S,
 #define KVM_X_MUL(P, F)                                                                            \
-  KVM_OP_##P##_MULADD, KVM_OP_##P##_MULSUB, KVM_OP_##P##_MULRSUB, KVM_OP_##P##_MULMUL,
-#define KVM_X_LOADOP(N, ...) KVM_OP_##N##_MY, KVM_OP_##N##_MX,
+  KVM_OP_##P##_MULADD, KVM_OP_##P##_MULSUB, KVM_OP_##P##_MULRSUB, KVM_OP_##P##_MULMUL,          \
+      KVM_OP_##P##_MULADD_ST,
+#define KVM_X_LOADOP(N, ...) KVM_OP_##N##_MY, KVM_OP_##N##_MX, KVM_OP_##N##_MYS, KVM_OP_##N##_MXS,
 #define KVM_X_LOADXT(N, ...) KVM_OP_##N##_XT, KVM_OP_##N##_XK,
 #define KVM_X_INCBR(N, ...) \
   KVM_OP_##N##_INCBR_KK, KVM_OP_##N##_INCBR_KS, KVM_OP_##N##_INCBR_SK, KVM_OP_##N##_INCBR_SS,
@@ -335,6 +354,7 @@ enum kvm_op {
   KVM_INCBR_Z(KVM_X_ONE)
   KVM_LOADOPS(KVM_X_LOADOP)
   KVM_LOADS(KVM_X_LOADXT)
+  KVM_STOREOPS(KVM_X_ONE)
   KVM_PLAINOPS(KVM_X_ONE)
   KVM_OP_COUNT
 };

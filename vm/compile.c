@@ -447,9 +447,28 @@ static void enter_block(comp *c, uint8_t kind, ctrl tmpl) {
   for (uint32_t i = 0; i < f->np; i++) push(c, f->params[i]);
 }
 
+/* The operand was computed by the instruction just emitted, into a slot
+ * nothing else reads: that instruction can still be rewritten. */
+static bool fresh(comp *c, const entry *e) {
+  return e->kind == E_SLOT && c->prod_pc != NONE && c->prod_pc == c->nins - 1 &&
+         c->ins[c->prod_pc].a == e->slot;
+}
+
 /* Copies the top n operands into fp[0..n) and returns. */
 static void emit_return(comp *c) {
   uint32_t n = c->ft->nresults;
+  if (n == 1 && fresh(c, &c->st[c->sh - 1])) {
+    /* The result was computed just now into a slot of its own: computed
+     * into the return slot instead, it needs no copy. */
+    kvm_ins *p = &c->ins[c->prod_pc];
+    p->a = 0;
+    if (p->op == KVM_OP_I32_ADD_SS)
+      p->op = KVM_OP_I32_ADD_RET;
+    else
+      emit(c, KVM_OP_RET);
+    c->prod_pc = NONE;
+    return;
+  }
   if (n == 1 && c->st[c->sh - 1].kind != E_CONST) {
     uint32_t i = emit(c, KVM_OP_RET1);
     c->ins[i].b = c->st[c->sh - 1].slot;
@@ -497,6 +516,48 @@ static void link_branch(comp *c, ctrl *f, uint32_t at) {
   }
 }
 
+/* `local = local + const`, as loops step their counters and pointers. */
+static bool is_step(const kvm_ins *p) { return p->op == KVM_OP_I32_ADD_SK && p->a == p->b; }
+
+/* An unconditional branch. A copy just before it that no branch skips
+ * (a value the branch carries, or a local set on the way out), or a local
+ * stepped by a constant, joins it; so do two copies or two steps. */
+static uint32_t emit_br(comp *c) {
+  kvm_ins *p = c->nins && c->label_pc != c->nins ? &c->ins[c->nins - 1] : NULL;
+  /* two of a kind, the first not a label's target either: one instruction */
+  kvm_ins *q = p && c->nins > 1 && c->label_pc != c->nins - 1 ? p - 1 : NULL;
+  if (q && q->op == KVM_OP_COPY && p->op == KVM_OP_COPY) {
+    q->op = KVM_OP_BR_COPY2;
+    q->c = q->b;
+    q->b = q->a;
+    q->k.u64 = (uint64_t)p->b << 32 | p->a;
+  } else if (q && is_step(q) && is_step(p)) {
+    q->op = KVM_OP_BR_INC2;
+    q->c = p->b;
+    q->k.u64 = (uint64_t)p->k.u32 << 32 | q->k.u32;
+  } else {
+    q = NULL;
+  }
+  if (q) {
+    q->a = 0;
+    c->nins--;
+    c->prod_pc = NONE;
+    return c->nins - 1;
+  }
+  if (p && p->op == KVM_OP_COPY) {
+    p->op = KVM_OP_BR_COPY;
+    p->c = p->b;
+    p->b = p->a;
+  } else if (p && is_step(p)) {
+    p->op = KVM_OP_BR_INC;
+  } else {
+    return emit(c, KVM_OP_BR);
+  }
+  p->a = 0;
+  c->prod_pc = NONE;
+  return c->nins - 1;
+}
+
 /* An unconditional branch to frame f, copying the values it carries. */
 static void emit_branch(comp *c, ctrl *f) {
   if (f->kind == C_FUNC) {
@@ -508,7 +569,7 @@ static void emit_branch(comp *c, ctrl *f) {
   label_types(f, &types, &n);
   for (uint32_t i = 0; i < n; i++)
     emit_copy(c, slot_of_height(c, f->height + i), &c->st[c->sh - n + i]);
-  link_branch(c, f, emit(c, KVM_OP_BR));
+  link_branch(c, f, emit_br(c));
 }
 
 static ctrl *label_at(comp *c, uint32_t depth) {
@@ -647,10 +708,36 @@ static void op_br_table(comp *c) {
     check_top(c, types, n);
   }
   if (c->reach) {
-    uint32_t s = src_slot(c, &idx, c->sh);
-    uint32_t bt = emit(c, KVM_OP_BR_TABLE);
-    c->ins[bt].a = s;
-    c->ins[bt].b = count;
+    uint32_t bt;
+    if (fresh(c, &idx) &&
+        (c->ins[c->prod_pc].op == KVM_OP_I32_LOAD || c->ins[c->prod_pc].op == KVM_OP_I32_LOAD_S)) {
+      /* a jump table in memory: the load joins the dispatch */
+      bt = c->prod_pc;
+      c->ins[bt].op =
+          c->ins[bt].op == KVM_OP_I32_LOAD ? KVM_OP_BR_TABLE_LD : KVM_OP_BR_TABLE_LD_S;
+      c->ins[bt].a = 0;
+      c->ins[bt].c = count;
+      c->prod_pc = NONE;
+      /* `next = pc + step` just before, from the slot the fetch indexes
+       * (and not into it): an interpreter's dispatch, one instruction. */
+      kvm_ins *q = bt > 0 && c->label_pc != bt ? &c->ins[bt - 1] : NULL;
+      const kvm_ins *ld = &c->ins[bt];
+      if (ld->op == KVM_OP_BR_TABLE_LD_S && q && q->op == KVM_OP_I32_ADD_SK && q->b == ld->b &&
+          q->a != q->b && ld->k.u64 <= UINT32_MAX) {
+        q->op = KVM_OP_BR_TABLE_LD_SI;
+        q->k.u64 = (uint64_t)q->k.u32 << 32 | ld->k.u64;
+        q->t = ld->t;
+        q->c = count;
+        c->offs[bt - 1] = c->offs[bt];
+        c->nins--;
+        bt--;
+      }
+    } else {
+      uint32_t s = src_slot(c, &idx, c->sh);
+      bt = emit(c, KVM_OP_BR_TABLE);
+      c->ins[bt].a = s;
+      c->ins[bt].b = count;
+    }
     uint32_t first = c->nins;
     for (uint32_t i = 0; i <= count; i++) emit(c, KVM_OP_BR);
     for (uint32_t i = 0; i <= count; i++) {
@@ -685,7 +772,7 @@ static void op_else(comp *c) {
   check_top(c, f->results, f->nr);
   if (c->reach) settle_results(c);
   close_frame(c);
-  if (c->reach) link_branch(c, f, emit(c, KVM_OP_BR));
+  if (c->reach) link_branch(c, f, emit_br(c));
   c->sh = f->height;
   f->kind = C_ELSE;
   f->unreachable = false;
@@ -760,13 +847,6 @@ static uint32_t rd_memarg(comp *c, unsigned natural, uint32_t *offset) {
 
 static void zero_byte(comp *c) {
   if (rd_u8(c) != 0) fail(c, KVM_ERR_MALFORMED, "zero byte expected");
-}
-
-/* The operand was computed by the instruction just emitted, into a slot
- * nothing else reads: that instruction can still be rewritten. */
-static bool fresh(comp *c, const entry *e) {
-  return e->kind == E_SLOT && c->prod_pc != NONE && c->prod_pc == c->nins - 1 &&
-         c->ins[c->prod_pc].a == e->slot;
 }
 
 /* Folds the instruction that just produced one operand of an addition,
@@ -1000,6 +1080,71 @@ static void op_load(comp *c, int op, uint8_t t, unsigned natural) {
   push_result(c, t, i);
 }
 
+/* Whether store `op` at address entry a plus offset writes exactly what
+ * load `load`, fused into p, read. */
+static bool rmw_store(int op, int load, const kvm_ins *p, const entry *a, uint32_t offset) {
+  int st;
+  switch (load) {
+  case KVM_OP_I32_LOAD:
+    st = KVM_OP_I32_STORE;
+    break;
+  case KVM_OP_I64_LOAD:
+    st = KVM_OP_I64_STORE;
+    break;
+  case KVM_OP_F32_LOAD:
+    st = KVM_OP_F32_STORE;
+    break;
+  case KVM_OP_F64_LOAD:
+    st = KVM_OP_F64_STORE;
+    break;
+  case KVM_OP_I32_LOAD8_U:
+    st = KVM_OP_I32_STORE8;
+    break;
+  default:
+    return false;
+  }
+  return op == st && a->slot == p->c && p->t == 0 && p->k.u64 == offset;
+}
+
+/* A value computed by a binary operator just before its store, at an
+ * address already in a slot: the operator stores it itself. Returns false
+ * when the pair does not fuse. */
+static bool fuse_store(comp *c, int op, const entry *v, const entry *a, uint32_t offset) {
+  if (a->kind == E_CONST || !fresh(c, v)) return false;
+  kvm_ins *p = &c->ins[c->prod_pc];
+  int f;
+#define X(N, B, S, ...)                                                                            \
+  if (op == KVM_OP_##S && p->op == KVM_OP_##B##_SS) {                                              \
+    f = KVM_OP_##N;                                                                                \
+  } else
+#define M(P, F)                                                                                    \
+  if (op == KVM_OP_##P##_STORE && p->op == KVM_OP_##P##_MULADD) {                                  \
+    f = KVM_OP_##P##_MULADD_ST;                                                                    \
+  } else
+#define R(N, B, L, F, CT, E)                                                                       \
+  if (p->op == KVM_OP_##N##_MY || p->op == KVM_OP_##N##_MX) {                                      \
+    if (!rmw_store(op, KVM_OP_##L, p, a, offset)) return false;                                    \
+    p->op += KVM_OP_##N##_MYS - KVM_OP_##N##_MY;                                                   \
+    c->prod_pc = NONE;                                                                             \
+    return true;                                                                                   \
+  } else
+  KVM_STOREOPS(X)
+  KVM_MULOPS(M)
+  KVM_LOADOPS(R)
+#undef X
+#undef M
+#undef R
+  {
+    return false;
+  }
+  p->op = (uintptr_t)f;
+  p->a = a->slot;
+  p->t = (int32_t)offset;
+  c->offs[c->prod_pc] = c->cur_off; /* a trap is the store's */
+  c->prod_pc = NONE;
+  return true;
+}
+
 static void op_store(comp *c, int op, uint8_t t, unsigned natural) {
   uint32_t offset;
   rd_memarg(c, natural, &offset);
@@ -1013,6 +1158,7 @@ static void op_store(comp *c, int op, uint8_t t, unsigned natural) {
     c->ins[i].k.u64 = (uint64_t)a.k.u32 + offset;
     return;
   }
+  if (fuse_store(c, op, &v, &a, offset)) return;
   /* A constant or a local as the value emits nothing after the address; the
    * indexed form has no field left for a constant value. */
   uint32_t i = NONE;

@@ -277,8 +277,8 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
 #define X_ONE(N, ...) &&L_##N,
 #define X_STORE_K(N, ...) &&L_##N##_K,
 #define X_MEMX(N, ...) &&L_##N##_X, &&L_##N##_A, &&L_##N##_S,
-#define X_MUL(P, F) &&L_##P##_MULADD, &&L_##P##_MULSUB, &&L_##P##_MULRSUB, &&L_##P##_MULMUL,
-#define X_LOADOP(N, ...) &&L_##N##_MY, &&L_##N##_MX,
+#define X_MUL(P, F) &&L_##P##_MULADD, &&L_##P##_MULSUB, &&L_##P##_MULRSUB, &&L_##P##_MULMUL, &&L_##P##_MULADD_ST,
+#define X_LOADOP(N, ...) &&L_##N##_MY, &&L_##N##_MX, &&L_##N##_MYS, &&L_##N##_MXS,
 #define X_LOADXT(N, ...) &&L_##N##_XT, &&L_##N##_XK,
 #define X_INCBR(N, ...) &&L_##N##_INCBR_KK, &&L_##N##_INCBR_KS, &&L_##N##_INCBR_SK, &&L_##N##_INCBR_SS,
   static const void *const labels[KVM_OP_COUNT] = {
@@ -295,6 +295,7 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
     KVM_INCBR_Z(X_ONE)
     KVM_LOADOPS(X_LOADOP)
     KVM_LOADS(X_LOADXT)
+    KVM_STOREOPS(X_ONE)
     KVM_PLAINOPS(X_ONE)
   };
 #undef X_BIN
@@ -567,12 +568,26 @@ dispatch:
     SET_##F(fp[ip->a], (E));                                                                       \
     NEXT();                                                                                        \
   } while (0)
+#define LOADOPS1(F, CT, E, X, Y)                                                                   \
+  do {                                                                                             \
+    uint64_t ea = (uint64_t)(uint32_t)(fp[ip->c].u32 + (uint32_t)ip->t) + ip->k.u64;               \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    CT m;                                                                                          \
+    memcpy(&m, mb + ea, sizeof m);                                                                 \
+    __typeof__(fp->F) x = X, y = Y;                                                                \
+    m = (CT)(E);                                                                                   \
+    memcpy(mb + ea, &m, sizeof m);                                                                 \
+    NEXT();                                                                                        \
+  } while (0)
 #define LOADOP(N, B, L, F, CT, E)                                                                  \
   OP(N##_MY) { LOADOP1(F, CT, E, fp[ip->b].F, (__typeof__(fp->F))m); }                             \
-  OP(N##_MX) { LOADOP1(F, CT, E, (__typeof__(fp->F))m, fp[ip->b].F); }
+  OP(N##_MX) { LOADOP1(F, CT, E, (__typeof__(fp->F))m, fp[ip->b].F); }                             \
+  OP(N##_MYS) { LOADOPS1(F, CT, E, fp[ip->b].F, (__typeof__(fp->F))m); }                           \
+  OP(N##_MXS) { LOADOPS1(F, CT, E, (__typeof__(fp->F))m, fp[ip->b].F); }
     KVM_LOADOPS(LOADOP)
 #undef LOADOP
 #undef LOADOP1
+#undef LOADOPS1
 #undef ADDR
 #undef ADDR_X
 #undef ADDR_S
@@ -599,9 +614,31 @@ dispatch:
     __typeof__(fp->F) p = fp[ip->c].F * fp[ip->k.u32].F;                                           \
     SET_##F(fp[ip->a], p *fp[ip->b].F);                                                            \
     NEXT();                                                                                        \
+  }                                                                                                \
+  OP(P##_MULADD_ST) {                                                                              \
+    uint64_t ea = (uint64_t)fp[ip->a].u32 + (uint32_t)ip->t;                                       \
+    if (UNLIKELY(ea + sizeof(fp->F) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                             \
+    __typeof__(fp->F) p = fp[ip->c].F * fp[ip->k.u32].F;                                           \
+    __typeof__(fp->F) v = fp[ip->b].F + p;                                                         \
+    memcpy(mb + ea, &v, sizeof v);                                                                 \
+    NEXT();                                                                                        \
   }
     KVM_MULOPS(MUL)
 #undef MUL
+
+    /* a = address slot, t = offset: the operator's result goes straight to
+     * memory. */
+#define STOREOP(N, B, S, F, CT, E)                                                                 \
+  OP(N) {                                                                                          \
+    uint64_t ea = (uint64_t)fp[ip->a].u32 + (uint32_t)ip->t;                                       \
+    if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
+    __typeof__(fp->F) x = fp[ip->b].F, y = fp[ip->c].F;                                            \
+    CT v = (E);                                                                                    \
+    memcpy(mb + ea, &v, sizeof v);                                                                 \
+    NEXT();                                                                                        \
+  }
+    KVM_STOREOPS(STOREOP)
+#undef STOREOP
 
     /* a = b + (c << t) + k: an array element's address before its access */
     OP(I32_ADD_SHL) {
@@ -659,6 +696,70 @@ dispatch:
       uint32_t i = fp[ip->a].u32;
       ip += 1 + (i < ip->b ? i : ip->b);
       TAKE_BRANCH();
+    }
+
+    /* br_table on an i32 just loaded, a jump table in memory: the access
+     * is the plain load's (b, t, k; _S: b shifted by t, plus k) and c the
+     * number of labels. The loaded index is never stored. */
+#define BR_TABLE_AT(EA)                                                                            \
+  do {                                                                                             \
+    uint64_t ea = (EA);                                                                            \
+    if (UNLIKELY(ea + sizeof(uint32_t) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                          \
+    uint32_t i;                                                                                    \
+    memcpy(&i, mb + ea, sizeof i);                                                                 \
+    ip += 1 + (i < ip->c ? i : ip->c);                                                             \
+    TAKE_BRANCH();                                                                                 \
+  } while (0)
+    OP(BR_TABLE_LD) {
+      BR_TABLE_AT((uint64_t)(uint32_t)(fp[ip->b].u32 + (uint32_t)ip->t) + ip->k.u64);
+    }
+
+    OP(BR_TABLE_LD_S) {
+      BR_TABLE_AT((uint64_t)(uint32_t)(fp[ip->b].u32 << ip->t) + ip->k.u64);
+    }
+
+    /* An interpreter's fetch: _S whose offset is k's low half, and slot a
+     * = slot b + k's high half (the next pc) first. */
+    OP(BR_TABLE_LD_SI) {
+      uint32_t pc = fp[ip->b].u32;
+      SET_u32(fp[ip->a], pc + (uint32_t)(ip->k.u64 >> 32));
+      BR_TABLE_AT((uint64_t)(uint32_t)(pc << ip->t) + (uint32_t)ip->k.u64);
+    }
+#undef BR_TABLE_AT
+
+    /* A branch carrying one value or leaving with one local set: slot b =
+     * slot c first. t and a are the branch's. */
+    OP(BR_COPY) {
+      fp[ip->b] = fp[ip->c];
+      TAKE_BRANCH();
+    }
+
+    /* A branch that steps a local on its way: slot b += k (i32). */
+    OP(BR_INC) {
+      SET_u32(fp[ip->b], fp[ip->b].u32 + ip->k.u32);
+      TAKE_BRANCH();
+    }
+
+    /* Two copies before a branch, in order: slot b = slot c, then slot k's
+     * low half = slot k's high half. */
+    OP(BR_COPY2) {
+      fp[ip->b] = fp[ip->c];
+      fp[(uint32_t)ip->k.u64] = fp[ip->k.u64 >> 32];
+      TAKE_BRANCH();
+    }
+
+    /* Two locals stepped before a branch: slot b += k's low half, slot c +=
+     * its high half (i32). */
+    OP(BR_INC2) {
+      SET_u32(fp[ip->b], fp[ip->b].u32 + (uint32_t)ip->k.u64);
+      SET_u32(fp[ip->c], fp[ip->c].u32 + (uint32_t)(ip->k.u64 >> 32));
+      TAKE_BRANCH();
+    }
+
+    /* Returns slot b + slot c: a function ending in an i32.add. */
+    OP(I32_ADD_RET) {
+      SET_u32(fp[0], fp[ip->b].u32 + fp[ip->c].u32);
+      goto do_return;
     }
 
     OP(RET1) {
