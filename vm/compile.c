@@ -633,26 +633,28 @@ static uint32_t fuse_step(comp *c, uint32_t br) {
 }
 
 /* Emits "branch if cond is true" (or false); returns the instruction whose t
- * needs the target. Fuses a comparison that just produced cond. */
+ * needs the target. Fuses a comparison that just produced cond; the branch
+ * it becomes produces nothing, so nothing after may fuse into it (its a
+ * field soon holds a fuel charge, not a slot). */
 static uint32_t emit_cond_branch(comp *c, entry *cond, bool when_true) {
-  bool fresh = cond->kind == E_SLOT && c->prod_pc != NONE && c->prod_pc == c->nins - 1 &&
-               c->ins[c->prod_pc].a == cond->slot;
-  if (fresh) {
-    kvm_ins *p = &c->ins[c->prod_pc];
+  if (fresh(c, cond)) {
+    uint32_t at = c->prod_pc;
+    kvm_ins *p = &c->ins[at];
     int br = cmp_branch_op(p->op);
+    bool eqz = p->op == KVM_OP_I32_EQZ || p->op == KVM_OP_I64_EQZ;
     if (br >= 0) {
       p->op = (uintptr_t)(when_true ? br : br + 2);
-      p->a = 0;
-      return when_true ? fuse_step(c, c->prod_pc) : c->prod_pc;
-    }
-    if (p->op == KVM_OP_I32_EQZ || p->op == KVM_OP_I64_EQZ) {
+    } else if (eqz) {
       bool wide = p->op == KVM_OP_I64_EQZ;
       if (when_true)
         p->op = wide ? KVM_OP_BR_Z64 : KVM_OP_BR_Z;
       else
         p->op = wide ? KVM_OP_BR_NZ64 : KVM_OP_BR_NZ;
+    }
+    if (br >= 0 || eqz) {
       p->a = 0;
-      return when_true ? fuse_step(c, c->prod_pc) : c->prod_pc;
+      c->prod_pc = NONE;
+      return when_true ? fuse_step(c, at) : at;
     }
   }
   uint32_t s = src_slot(c, cond, c->sh);
