@@ -1,6 +1,7 @@
 /* wast.c — the .wast script runner: executes each command of a script
  * (modules, register, actions, assertions) against one kvm_store, links
- * imports to registered instances and the spectest host, and counts results. */
+ * imports to registered instances and the spectest host, counts results, and
+ * skips what needs a feature the engine lacks along with what depends on it. */
 #include "wast.h"
 
 #include "sexpr.h"
@@ -12,12 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An instance known by a $id or by a registered module name. The name points
+/* A module as later commands see it: its instance, or, when the module was
+ * skipped for a feature the engine lacks, the line of that module (inst is
+ * then NULL), so that whatever acts on it is skipped too. */
+typedef struct mod_ref {
+  kvm_instance *inst;
+  int skipped_line; /* 0 unless skipped */
+} mod_ref;
+
+/* A module known by a $id or by a registered module name. The name points
  * into the script's tree, which outlives the run. */
 typedef struct named_inst {
   const char *name;
   size_t len;
-  kvm_instance *inst;
+  mod_ref mod;
 } named_inst;
 
 typedef struct named_list {
@@ -36,7 +45,7 @@ typedef struct script {
   size_t nmodules, capmodules;
   named_list ids;        /* (module $id ...) */
   named_list registered; /* (register "name") */
-  kvm_instance *current; /* the last module defined, NULL if it failed */
+  mod_ref current;       /* the last module defined; inst NULL if it failed or was skipped */
 } script;
 
 /* How loading a module ended, in the order the steps run. */
@@ -47,6 +56,7 @@ typedef enum mod_outcome {
   MOD_LINK,     /* an import could not be satisfied */
   MOD_TRAP,     /* instantiation trapped */
   MOD_RESOURCE, /* the store ran out of memory or hit an embedder limit */
+  MOD_SKIP,     /* needs an unsupported feature, or imports from a skipped module */
 } mod_outcome;
 
 typedef struct mod_result {
@@ -92,6 +102,12 @@ __attribute__((format(printf, 3, 4))) static void note(script *sc, int line, con
 }
 
 static void pass(script *sc) { sc->counts->passed++; }
+
+/* A command counted as skipped; --verbose says why. */
+static void skip(script *sc, int line, const char *why) {
+  sc->counts->skipped++;
+  note(sc, line, "skipped (%s)", why);
+}
 
 /* A form printed back as source, shortened to fit, for failure lines. */
 typedef struct text_out {
@@ -140,7 +156,7 @@ static const char *node_text(const kst_node *n, char *buf, size_t cap) {
 
 /* ---- names and instances ------------------------------------------------ */
 
-static bool named_add(named_list *l, const char *name, size_t len, kvm_instance *inst) {
+static bool named_add(named_list *l, const char *name, size_t len, mod_ref mod) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 8;
     named_inst *items = realloc(l->items, cap * sizeof *items);
@@ -148,14 +164,14 @@ static bool named_add(named_list *l, const char *name, size_t len, kvm_instance 
     l->items = items;
     l->cap = cap;
   }
-  l->items[l->n++] = (named_inst){name, len, inst};
+  l->items[l->n++] = (named_inst){name, len, mod};
   return true;
 }
 
 /* The latest binding wins: a script may reuse a $id or a registered name. */
-static kvm_instance *named_find(const named_list *l, const char *name, size_t len) {
+static const mod_ref *named_find(const named_list *l, const char *name, size_t len) {
   for (size_t i = l->n; i-- > 0;)
-    if (l->items[i].len == len && memcmp(l->items[i].name, name, len) == 0) return l->items[i].inst;
+    if (l->items[i].len == len && memcmp(l->items[i].name, name, len) == 0) return &l->items[i].mod;
   return NULL;
 }
 
@@ -194,16 +210,24 @@ static const char *kind_name(kvm_extern_kind k) {
 
 /* Finds an extern for each import of m: registered instances first, then
  * the spectest host. A missing export or one of another kind is a link
- * error here; finer type checks are the engine's. */
-static bool resolve_imports(script *sc, const kvm_module *m, kvm_extern *imports, size_t n,
-                            char *msg, size_t msglen) {
+ * error here (MOD_LINK); finer type checks, tags' included, are the
+ * engine's. An import from a registered module that was skipped makes the
+ * whole module skipped (MOD_SKIP). */
+static mod_outcome resolve_imports(script *sc, const kvm_module *m, kvm_extern *imports, size_t n,
+                                   char *msg, size_t msglen) {
   for (size_t i = 0; i < n; i++) {
     kvm_importdesc d;
     kvm_module_import(m, i, &d);
-    kvm_instance *from = named_find(&sc->registered, d.module, d.module_len);
+    const mod_ref *from = named_find(&sc->registered, d.module, d.module_len);
     bool found;
+    if (from && !from->inst) {
+      snprintf(msg, msglen,
+               "imports \"%.*s\".\"%.*s\" from the module of line %d, which was skipped",
+               (int)d.module_len, d.module, (int)d.name_len, d.name, from->skipped_line);
+      return MOD_SKIP;
+    }
     if (from)
-      found = kvm_instance_export(from, d.name, d.name_len, &imports[i]);
+      found = kvm_instance_export(from->inst, d.name, d.name_len, &imports[i]);
     else if (d.module_len == 8 && memcmp(d.module, "spectest", 8) == 0)
       found = kst_spectest_lookup(&sc->spectest, d.name, d.name_len, &imports[i]);
     else
@@ -211,16 +235,16 @@ static bool resolve_imports(script *sc, const kvm_module *m, kvm_extern *imports
     if (!found) {
       snprintf(msg, msglen, "unknown import \"%.*s\".\"%.*s\"", (int)d.module_len, d.module,
                (int)d.name_len, d.name);
-      return false;
+      return MOD_LINK;
     }
     if (imports[i].kind != d.type.kind) {
       snprintf(msg, msglen, "incompatible import type: \"%.*s\".\"%.*s\" is a %s, not a %s",
                (int)d.module_len, d.module, (int)d.name_len, d.name, kind_name(imports[i].kind),
                kind_name(d.type.kind));
-      return false;
+      return MOD_LINK;
     }
   }
-  return true;
+  return MOD_OK;
 }
 
 /* Encodes, decodes and (if instantiate) links and instantiates form. The
@@ -231,9 +255,10 @@ static void load_module(script *sc, const kst_node *form, bool instantiate, mod_
   kst_buf bin = {0};
   kvm_error err;
   memset(r, 0, sizeof *r);
-  if (!kst_wat_encode(form, &bin, &r->id, r->msg, sizeof r->msg)) {
+  kst_wat_status st = kst_wat_encode(form, &bin, &r->id, r->msg, sizeof r->msg);
+  if (st != KST_WAT_OK) {
     kst_buf_free(&bin);
-    r->outcome = MOD_TEXT;
+    r->outcome = st == KST_WAT_UNSUPPORTED ? MOD_SKIP : MOD_TEXT;
     return;
   }
   memset(&err, 0, sizeof err);
@@ -262,9 +287,9 @@ static void load_module(script *sc, const kst_node *form, bool instantiate, mod_
     snprintf(r->msg, sizeof r->msg, "out of memory");
     return;
   }
-  if (!resolve_imports(sc, m, imports, nimports, r->msg, sizeof r->msg)) {
+  r->outcome = resolve_imports(sc, m, imports, nimports, r->msg, sizeof r->msg);
+  if (r->outcome != MOD_OK) {
     free(imports);
-    r->outcome = MOD_LINK;
     r->errkind = KVM_ERR_LINK;
     return;
   }
@@ -317,6 +342,9 @@ static void describe_module(const mod_result *r, char *buf, size_t n) {
   case MOD_RESOURCE:
     snprintf(buf, n, "out of resources: %s", r->msg);
     break;
+  case MOD_SKIP:
+    snprintf(buf, n, "skipped: %s", r->msg);
+    break;
   }
 }
 
@@ -358,6 +386,8 @@ static bool parse_arg(const kst_node *n, kvm_val *v, char *msg, size_t msglen) {
       v->type = KVM_FUNCREF;
     else if (strcmp(arg, "extern") == 0)
       v->type = KVM_EXTERNREF;
+    else if (strcmp(arg, "exn") == 0)
+      v->type = KVM_EXNREF;
     else
       goto bad;
     v->of.ref = NULL;
@@ -413,7 +443,8 @@ static bool match_expected(const kst_node *n, const kvm_val *v) {
   }
   if (strcmp(op, "ref.func") == 0) return v->type == KVM_FUNCREF && v->of.ref != NULL;
   if (strcmp(op, "ref.null") == 0 && n->nitems == 1)
-    return (v->type == KVM_FUNCREF || v->type == KVM_EXTERNREF) && v->of.ref == NULL;
+    return (v->type == KVM_FUNCREF || v->type == KVM_EXTERNREF || v->type == KVM_EXNREF) &&
+           v->of.ref == NULL;
   if (strcmp(op, "ref.extern") == 0 && n->nitems == 1)
     return v->type == KVM_EXTERNREF && v->of.ref != NULL;
   if (arg && strcmp(op, "f32.const") == 0 && strncmp(arg, "nan:", 4) == 0 &&
@@ -465,6 +496,25 @@ static void format_results(const act_result *a, char *buf, size_t n) {
   }
 }
 
+/* A trap as failure lines show it; an uncaught exception with its payload,
+ * read now, while the store has not run Wasm since. */
+static void format_trap(const kvm_trap *t, char *buf, size_t n) {
+  kvm_trap_format(t, buf, n);
+  if (t->kind != KVM_TRAP_EXCEPTION || !t->exception) return;
+  size_t len = strlen(buf);
+  text_out o = {buf + len, n - len};
+  uint32_t arity = kvm_exn_arity(t->exception);
+  const char *lead = arity ? " carrying" : " carrying no values";
+  put_text(&o, lead, strlen(lead));
+  for (uint32_t i = 0; i < arity; i++) {
+    char one[96];
+    kvm_val v = kvm_exn_arg(t->exception, i);
+    format_result(&v, one, sizeof one);
+    put_text(&o, " ", 1);
+    put_text(&o, one, strlen(one));
+  }
+}
+
 /* ---- actions ------------------------------------------------------------ */
 
 /* Runs (invoke $id? "name" arg*) or (get $id? "name"). */
@@ -477,15 +527,22 @@ static act_outcome run_action(script *sc, const kst_node *form, act_result *a) {
   }
   bool invoke = kst_is_form(form, "invoke");
   size_t i = 1;
-  kvm_instance *inst = sc->current;
+  const mod_ref *mod = &sc->current;
   if (form->items[i]->kind == KST_ID) {
     const kst_node *id = form->items[i++];
-    inst = named_find(&sc->ids, id->text, id->text_len);
-    if (!inst) {
+    mod = named_find(&sc->ids, id->text, id->text_len);
+    if (!mod) {
       snprintf(a->msg, sizeof a->msg, "no module named %s", id->text);
       return ACT_ERROR;
     }
-  } else if (!inst) {
+  }
+  if (mod->skipped_line) {
+    snprintf(a->msg, sizeof a->msg, "acts on the module of line %d, which was skipped",
+             mod->skipped_line);
+    return ACT_SKIP;
+  }
+  kvm_instance *inst = mod->inst;
+  if (!inst) {
     snprintf(a->msg, sizeof a->msg, "no module to act on (the last module failed or none)");
     return ACT_ERROR;
   }
@@ -494,7 +551,10 @@ static act_outcome run_action(script *sc, const kst_node *form, act_result *a) {
     return ACT_ERROR;
   }
   const kst_node *name = form->items[i++];
-  if (mentions_v128(form)) return ACT_SKIP;
+  if (mentions_v128(form)) {
+    snprintf(a->msg, sizeof a->msg, "v128");
+    return ACT_SKIP;
+  }
   kvm_extern ext;
   if (!kvm_instance_export(inst, (const char *)name->bytes, name->bytes_len, &ext)) {
     snprintf(a->msg, sizeof a->msg, "no export %s", name->text);
@@ -576,15 +636,19 @@ static bool trap_matches(const kvm_trap *t, const kst_node *expected) {
 static void cmd_module(script *sc, const kst_node *form) {
   mod_result r;
   load_module(sc, form, true, &r);
-  if (r.outcome != MOD_OK) {
+  sc->current = (mod_ref){NULL, 0};
+  if (r.outcome == MOD_SKIP) {
+    skip(sc, form->line, r.msg);
+    sc->current.skipped_line = form->line;
+  } else if (r.outcome != MOD_OK) {
     char what[800];
     describe_module(&r, what, sizeof what);
     fail(sc, form->line, "module could not be instantiated: %s", what);
-    sc->current = NULL;
     return;
+  } else {
+    sc->current.inst = r.inst;
   }
-  sc->current = r.inst;
-  if (r.id && !named_add(&sc->ids, r.id->text, r.id->text_len, r.inst))
+  if (r.id && !named_add(&sc->ids, r.id->text, r.id->text_len, sc->current))
     fail(sc, form->line, "out of memory recording %s", r.id->text);
 }
 
@@ -594,20 +658,28 @@ static void cmd_register(script *sc, const kst_node *form) {
     fail(sc, form->line, "expected (register \"name\" $id?)");
     return;
   }
-  kvm_instance *inst = sc->current;
+  const mod_ref *mod = &sc->current;
   if (form->nitems == 3) {
-    inst = named_find(&sc->ids, form->items[2]->text, form->items[2]->text_len);
-    if (!inst) {
+    mod = named_find(&sc->ids, form->items[2]->text, form->items[2]->text_len);
+    if (!mod) {
       fail(sc, form->line, "register: no module named %s", form->items[2]->text);
       return;
     }
   }
-  if (!inst) {
+  if (!mod->inst && !mod->skipped_line) {
     fail(sc, form->line, "register: the last module failed, nothing to register");
     return;
   }
+  /* A skipped module is registered as skipped, so that importing from it
+   * skips the importer. */
+  if (mod->skipped_line) {
+    char why[100];
+    snprintf(why, sizeof why, "registers the module of line %d, which was skipped",
+             mod->skipped_line);
+    skip(sc, form->line, why);
+  }
   const kst_node *name = form->items[1];
-  if (!named_add(&sc->registered, (const char *)name->bytes, name->bytes_len, inst))
+  if (!named_add(&sc->registered, (const char *)name->bytes, name->bytes_len, *mod))
     fail(sc, form->line, "out of memory registering %s", name->text);
 }
 
@@ -618,11 +690,10 @@ static void cmd_action(script *sc, const kst_node *form) {
   case ACT_DONE:
     break;
   case ACT_SKIP:
-    sc->counts->skipped++;
-    note(sc, form->line, "skipped (v128): %s", node_text(form, buf, sizeof buf));
+    skip(sc, form->line, a.msg);
     break;
   case ACT_TRAP:
-    kvm_trap_format(&a.trap, what, sizeof what);
+    format_trap(&a.trap, what, sizeof what);
     fail(sc, form->line, "%s: %s", node_text(form, buf, sizeof buf), what);
     break;
   case ACT_ERROR:
@@ -641,22 +712,20 @@ static void cmd_assert_return(script *sc, const kst_node *form) {
   const kst_node *action = form->items[1];
   for (size_t i = 2; i < form->nitems; i++) {
     if (mentions_v128(form->items[i])) {
-      sc->counts->skipped++;
-      note(sc, form->line, "skipped (v128)");
+      skip(sc, form->line, "v128");
       return;
     }
   }
   act_result a;
   switch (run_action(sc, action, &a)) {
   case ACT_SKIP:
-    sc->counts->skipped++;
-    note(sc, form->line, "skipped (v128)");
+    skip(sc, form->line, a.msg);
     break;
   case ACT_ERROR:
     fail(sc, form->line, "%s: %s", node_text(action, buf, sizeof buf), a.msg);
     break;
   case ACT_TRAP:
-    kvm_trap_format(&a.trap, what, sizeof what);
+    format_trap(&a.trap, what, sizeof what);
     fail(sc, form->line, "%s: expected a result, got %s", node_text(action, buf, sizeof buf), what);
     break;
   case ACT_DONE: {
@@ -692,8 +761,7 @@ static void cmd_assert_action_trap(script *sc, const kst_node *form, const kst_n
   act_result a;
   switch (run_action(sc, action, &a)) {
   case ACT_SKIP:
-    sc->counts->skipped++;
-    note(sc, form->line, "skipped (v128)");
+    skip(sc, form->line, a.msg);
     break;
   case ACT_ERROR:
     fail(sc, form->line, "%s: %s", node_text(action, buf, sizeof buf), a.msg);
@@ -707,9 +775,40 @@ static void cmd_assert_action_trap(script *sc, const kst_node *form, const kst_n
     if (trap_matches(&a.trap, expected)) {
       pass(sc);
     } else {
-      kvm_trap_format(&a.trap, what, sizeof what);
+      format_trap(&a.trap, what, sizeof what);
       fail(sc, form->line, "%s: expected trap \"%s\", got %s", node_text(action, buf, sizeof buf),
            (const char *)expected->bytes, what);
+    }
+    break;
+  }
+  free(a.results);
+}
+
+/* (assert_exception (action)): the action must end with an exception that
+ * no handler caught. */
+static void cmd_assert_exception(script *sc, const kst_node *form) {
+  char buf[300], what[400];
+  const kst_node *action = form->items[1];
+  act_result a;
+  switch (run_action(sc, action, &a)) {
+  case ACT_SKIP:
+    skip(sc, form->line, a.msg);
+    break;
+  case ACT_ERROR:
+    fail(sc, form->line, "%s: %s", node_text(action, buf, sizeof buf), a.msg);
+    break;
+  case ACT_DONE:
+    format_results(&a, what, sizeof what);
+    fail(sc, form->line, "%s: expected an uncaught exception, got %s",
+         node_text(action, buf, sizeof buf), what);
+    break;
+  case ACT_TRAP:
+    if (a.trap.kind == KVM_TRAP_EXCEPTION) {
+      pass(sc);
+    } else {
+      format_trap(&a.trap, what, sizeof what);
+      fail(sc, form->line, "%s: expected an uncaught exception, got %s",
+           node_text(action, buf, sizeof buf), what);
     }
     break;
   }
@@ -741,6 +840,10 @@ static void cmd_assert_module(script *sc, const kst_node *form, module_expect wa
   const kst_node *mod = form->items[1];
   bool instantiate = want != EXPECT_INVALID && want != EXPECT_MALFORMED;
   load_module(sc, mod, instantiate, &r);
+  if (r.outcome == MOD_SKIP) {
+    skip(sc, form->line, r.msg);
+    return;
+  }
   bool ok = false;
   switch (want) {
   case EXPECT_INVALID:
@@ -773,8 +876,8 @@ static void cmd_assert_module(script *sc, const kst_node *form, module_expect wa
 /* A script may consist of module fields alone (inline-module.wast): the
  * whole file is then one module. */
 static bool is_inline_module(const kst_node *tree) {
-  static const char *const fields[] = {"type",   "import", "func",  "table", "memory",
-                                       "global", "export", "start", "elem",  "data"};
+  static const char *const fields[] = {"type", "import", "func",  "table", "memory", "global",
+                                       "tag",  "export", "start", "elem",  "data"};
   if (tree->nitems == 0) return false;
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
     if (kst_is_form(tree->items[0], fields[i])) return true;
@@ -829,6 +932,11 @@ static void run_command(script *sc, const kst_node *form) {
   }
   if (strcmp(cmd, "assert_return") == 0) {
     cmd_assert_return(sc, form);
+    return;
+  }
+  if (strcmp(cmd, "assert_exception") == 0 && form->nitems == 2 &&
+      form->items[1]->kind == KST_LIST) {
+    cmd_assert_exception(sc, form);
     return;
   }
   /* The remaining assertions are (assert_x (action|module) "message"). */

@@ -73,10 +73,11 @@ void kst_format_val(const kvm_val *v, char *buf, size_t n) {
     break;
   case KVM_FUNCREF:
   case KVM_EXTERNREF:
+  case KVM_EXNREF:
     if (v->of.ref)
-      snprintf(buf, n, "%s:%p", v->type == KVM_FUNCREF ? "funcref" : "externref", v->of.ref);
+      snprintf(buf, n, "%s:%p", kvm_valtype_name(v->type), v->of.ref);
     else
-      snprintf(buf, n, "%s:null", v->type == KVM_FUNCREF ? "funcref" : "externref");
+      snprintf(buf, n, "%s:null", kvm_valtype_name(v->type));
     break;
   default:
     snprintf(buf, n, "v128");

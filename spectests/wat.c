@@ -1,6 +1,7 @@
-/* wat.c — the WebAssembly 2.0 text format (without SIMD) encoded into the
- * binary format: module fields, index spaces and $ids, type uses with the
- * implicit type rule, and the sections; instructions live in wat_instr.c. */
+/* wat.c — the WebAssembly 2.0 text format (without SIMD) plus tags and
+ * exnref encoded into the binary format: module fields, index spaces and $ids,
+ * type uses with the implicit type rule, and the sections; instructions live
+ * in wat_instr.c. */
 #include "wat_internal.h"
 
 #include <stdarg.h>
@@ -84,6 +85,17 @@ bool kst_wat_fail(wat_mod *m, const kst_node *at, const char *fmt, ...) {
   return false;
 }
 
+bool kst_wat_unsupported(wat_mod *m, const kst_node *at, const char *fmt, ...) {
+  if (m->failed) return false;
+  char what[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  m->unsupported = true;
+  return kst_wat_fail(m, at, "unsupported feature: %s", what);
+}
+
 const char *kst_wat_describe(const kst_node *n) {
   if (!n) return "end of form";
   if (n->kind == KST_LIST) return "'('";
@@ -144,29 +156,85 @@ bool kst_wat_resolve(wat_mod *m, const wat_names *s, const kst_node *n, const ch
 
 /* ---- value and function types */
 
+static bool in_list(const char *s, const char *const *names, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(s, names[i]) == 0) return true;
+  return false;
+}
+
+/* Names the GC proposal adds, which the engine does not have: they are
+ * well-formed text, so a module using them is unsupported, not malformed. */
+static const char *const gc_reftypes[] = {"anyref",      "eqref",         "i31ref",
+                                          "structref",   "arrayref",      "nullref",
+                                          "nullfuncref", "nullexternref", "nullexnref"};
+static const char *const gc_heaptypes[] = {"any",  "eq",     "i31",      "struct", "array",
+                                           "none", "nofunc", "noextern", "noexn"};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+bool kst_wat_heaptype(wat_mod *m, const kst_node *n, uint8_t *out) {
+  static const struct {
+    const char *name;
+    uint8_t code;
+  } heaps[] = {{"func", 0x70}, {"extern", 0x6F}, {"exn", 0x69}};
+  if (n && n->kind == KST_KEYWORD) {
+    for (size_t i = 0; i < COUNT(heaps); i++)
+      if (strcmp(n->text, heaps[i].name) == 0) {
+        *out = heaps[i].code;
+        return true;
+      }
+    if (in_list(n->text, gc_heaptypes, COUNT(gc_heaptypes)))
+      return kst_wat_unsupported(m, n, "GC heap type %s", n->text);
+  }
+  if (kst_wat_is_index(n))
+    return kst_wat_unsupported(m, n, "typed function references (heap type %s)", n->text);
+  return kst_wat_fail(m, n, "unexpected token %s: expected a heap type", kst_wat_describe(n));
+}
+
+/* (ref null ht) is the nullable type the keyword abbreviates, (ref ht) a
+ * non-null type of typed function references. */
+static bool ref_valtype(wat_mod *m, const kst_node *n, uint8_t *out) {
+  bool nullable = n->nitems == 3 && kst_is_keyword(n->items[1], "null");
+  if (n->nitems != (nullable ? 3u : 2u))
+    return kst_wat_fail(m, n, "malformed reference type: expected (ref null? heaptype)");
+  const kst_node *ht = n->items[nullable ? 2 : 1];
+  uint8_t code = 0;
+  if (!kst_wat_heaptype(m, ht, &code)) return false;
+  if (!nullable)
+    return kst_wat_unsupported(m, n, "typed function references (non-null (ref %s))", ht->text);
+  *out = code;
+  return true;
+}
+
 bool kst_wat_valtype(wat_mod *m, const kst_node *n, uint8_t *out) {
   static const struct {
     const char *name;
     uint8_t code;
-  } types[] = {{"i32", 0x7F}, {"i64", 0x7E},     {"f32", 0x7D},
-               {"f64", 0x7C}, {"funcref", 0x70}, {"externref", 0x6F}};
-  if (n && n->kind == KST_KEYWORD)
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+  } types[] = {{"i32", 0x7F},     {"i64", 0x7E},       {"f32", 0x7D},   {"f64", 0x7C},
+               {"funcref", 0x70}, {"externref", 0x6F}, {"exnref", 0x69}};
+  if (kst_is_form(n, "ref")) return ref_valtype(m, n, out);
+  if (n && n->kind == KST_KEYWORD) {
+    for (size_t i = 0; i < COUNT(types); i++)
       if (strcmp(n->text, types[i].name) == 0) {
         *out = types[i].code;
         return true;
       }
+    if (in_list(n->text, gc_reftypes, COUNT(gc_reftypes)))
+      return kst_wat_unsupported(m, n, "GC reference type %s", n->text);
+  }
   return kst_wat_fail(m, n, "expected a value type, found %s", kst_wat_describe(n));
 }
 
+/* A keyword that abbreviates a reference type, or a (ref ...) form. */
+static bool is_reftype(const kst_node *n) {
+  if (kst_is_form(n, "ref")) return true;
+  return n && n->kind == KST_KEYWORD && n->text_len > 3 &&
+         strcmp(n->text + n->text_len - 3, "ref") == 0;
+}
+
 static bool reftype(wat_mod *m, const kst_node *n, uint8_t *out) {
-  if (kst_is_keyword(n, "funcref"))
-    *out = 0x70;
-  else if (kst_is_keyword(n, "externref"))
-    *out = 0x6F;
-  else
-    return kst_wat_fail(m, n, "expected funcref or externref, found %s", kst_wat_describe(n));
-  return true;
+  if (!is_reftype(n))
+    return kst_wat_fail(m, n, "expected a reference type, found %s", kst_wat_describe(n));
+  return kst_wat_valtype(m, n, out);
 }
 
 static bool ftype_equal(const wat_ftype *a, const wat_ftype *b) {
@@ -314,7 +382,9 @@ bool kst_wat_typeuse(wat_mod *m, kst_node **items, size_t n, size_t *i, wat_name
 
 /* ---- pass 1: index spaces */
 
-static const char *import_kinds[] = {"func", "table", "memory", "global"};
+/* Indexed by the import/export kind byte. */
+static const char *import_kinds[] = {"func", "table", "memory", "global", "tag"};
+#define NKINDS 5
 
 static kst_node *inline_import(const kst_node *f) {
   for (size_t i = 1; i < f->nitems; i++) {
@@ -333,13 +403,15 @@ static wat_names *space_of(wat_mod *m, int kind) {
     return &m->tables;
   case 2:
     return &m->mems;
-  default:
+  case 3:
     return &m->globals;
+  default:
+    return &m->tags;
   }
 }
 
 static int kind_of(const kst_node *f) {
-  for (int k = 0; k < 4; k++)
+  for (int k = 0; k < NKINDS; k++)
     if (kst_is_form(f, import_kinds[k])) return k;
   return -1;
 }
@@ -348,6 +420,11 @@ static bool parse_functype_def(wat_mod *m, kst_node *f) {
   size_t i = 1;
   const kst_node *id = NULL;
   if (i < f->nitems && f->items[i]->kind == KST_ID) id = f->items[i++];
+  if (i + 1 == f->nitems &&
+      (kst_is_form(f->items[i], "sub") || kst_is_form(f->items[i], "struct") ||
+       kst_is_form(f->items[i], "array")))
+    return kst_wat_unsupported(m, f->items[i], "GC type definition (%s ...)",
+                               f->items[i]->items[0]->text);
   if (i + 1 != f->nitems || !kst_is_form(f->items[i], "func"))
     return kst_wat_fail(m, f, "malformed type definition: expected (type $id? (func ...))");
   kst_node *fn = f->items[i];
@@ -387,12 +464,14 @@ static bool collect(wat_mod *m, kst_node **fields, size_t n) {
     const kst_node *id = f->nitems > 1 && f->items[1]->kind == KST_ID ? f->items[1] : NULL;
     if (strcmp(kw, "type") == 0) {
       if (!parse_functype_def(m, f)) return false;
+    } else if (strcmp(kw, "rec") == 0) {
+      return kst_wat_unsupported(m, f, "GC recursive type group (rec ...)");
     } else if (strcmp(kw, "import") == 0) {
       if (f->nitems != 4 || f->items[1]->kind != KST_STRING || f->items[2]->kind != KST_STRING ||
           f->items[3]->kind != KST_LIST || kind_of(f->items[3]) < 0)
         return kst_wat_fail(m, f,
                             "malformed import: expected (import \"module\" \"name\" "
-                            "(func|table|memory|global ...))");
+                            "(func|table|memory|global|tag ...))");
       if (first_def) return kst_wat_fail(m, f, "import after %s", first_def);
       kst_node *d = f->items[3];
       int k = kind_of(d);
@@ -441,7 +520,8 @@ enum {
   SEC_ELEM,
   SEC_CODE,
   SEC_DATA,
-  SEC_DATACOUNT
+  SEC_DATACOUNT,
+  SEC_TAG
 };
 
 static bool put_name(wat_mod *m, kst_buf *b, const kst_node *s) {
@@ -476,7 +556,7 @@ static bool put_name(wat_mod *m, kst_buf *b, const kst_node *s) {
   return true;
 }
 
-/* Leading (export "name")* of a func/table/memory/global; entries go to
+/* Leading (export "name")* of a func/table/memory/global/tag; entries go to
  * the export section with the index the definition receives. */
 static bool inline_exports(wat_mod *m, kst_node *f, size_t *i, uint8_t kind, uint32_t index) {
   while (*i < f->nitems && kst_is_form(f->items[*i], "export")) {
@@ -540,6 +620,19 @@ static bool globaltype(wat_mod *m, const kst_node *n, kst_buf *out) {
   return true;
 }
 
+/* A tag's type: attribute 0 (an exception) and the index of a function type
+ * (whose results the validator requires to be empty). */
+static bool tagtype(wat_mod *m, kst_node **items, size_t n, size_t *i, kst_buf *b) {
+  wat_typeuse_result r;
+  wat_names scratch = {0};
+  bool ok = kst_wat_typeuse(m, items, n, i, &scratch, false, &r);
+  names_free(&scratch);
+  if (!ok) return false;
+  kst_wat_byte(b, 0x00);
+  kst_wat_u32(b, r.index);
+  return true;
+}
+
 static bool expect_end(wat_mod *m, kst_node *f, size_t i) {
   if (i < f->nitems)
     return kst_wat_fail(m, f->items[i], "unexpected token %s", kst_wat_describe(f->items[i]));
@@ -564,11 +657,13 @@ static bool import_desc(wat_mod *m, int kind, kst_node **items, size_t n, size_t
     return tabletype(m, items, n, i, b);
   case 2:
     return limits(m, items, n, i, b);
-  default:
+  case 3:
     if (*i >= n) return kst_wat_fail(m, n ? items[n - 1] : NULL, "missing global type");
     if (!globaltype(m, items[*i], b)) return false;
     (*i)++;
     return true;
+  default:
+    return tagtype(m, items, n, i, b);
   }
 }
 
@@ -675,9 +770,8 @@ static bool elem_list(wat_mod *m, kst_node **items, size_t n, size_t i, bool bar
   *rt = 0x70;
   if (i < n && kst_is_keyword(items[i], "func")) {
     i++;
-  } else if (i < n &&
-             (kst_is_keyword(items[i], "funcref") || kst_is_keyword(items[i], "externref"))) {
-    reftype(m, items[i], rt);
+  } else if (i < n && is_reftype(items[i])) {
+    if (!reftype(m, items[i], rt)) return false;
     *exprs = true;
     i++;
   } else if (!bare_ok) {
@@ -738,7 +832,7 @@ static bool elem_field(wat_mod *m, kst_node *f) {
       kst_wat_byte(b, exprs ? 7 : 3);
       kst_wat_byte(b, exprs ? rt : 0);
     }
-  } else if (i < f->nitems && f->items[i]->kind == KST_LIST) {
+  } else if (i < f->nitems && f->items[i]->kind == KST_LIST && !is_reftype(f->items[i])) {
     if (kst_is_form(f->items[i], "table")) {
       kst_node *t = f->items[i++];
       if (t->nitems != 2) return kst_wat_fail(m, t, "malformed (table index)");
@@ -911,6 +1005,16 @@ static bool global_field(wat_mod *m, kst_node *f, uint32_t index) {
   return ok;
 }
 
+static bool tag_field(wat_mod *m, kst_node *f, uint32_t index) {
+  size_t i = 1;
+  if (i < f->nitems && f->items[i]->kind == KST_ID) i++;
+  if (!inline_exports(m, f, &i, 4, index)) return false;
+  if (i < f->nitems && kst_is_form(f->items[i], "import")) return inline_import_field(m, f, i, 4);
+  if (!tagtype(m, f->items, f->nitems, &i, &m->sec[SEC_TAG])) return false;
+  m->count[SEC_TAG]++;
+  return expect_end(m, f, i);
+}
+
 static bool data_field(wat_mod *m, kst_node *f) {
   size_t i = 1;
   if (i < f->nitems && f->items[i]->kind == KST_ID) i++;
@@ -953,10 +1057,10 @@ static bool data_field(wat_mod *m, kst_node *f) {
 }
 
 static bool export_field(wat_mod *m, kst_node *f) {
-  static const char *kinds[] = {"func", "table", "memory", "global"};
+  static const char *kinds[] = {"func", "table", "memory", "global", "tag"};
   if (f->nitems != 3 || f->items[2]->kind != KST_LIST || f->items[2]->nitems != 2)
     return kst_wat_fail(
-        m, f, "malformed export: expected (export \"name\" (func|table|memory|global index))");
+        m, f, "malformed export: expected (export \"name\" (func|table|memory|global|tag index))");
   kst_node *d = f->items[2];
   int k = kind_of(d);
   if (k < 0) return kst_wat_fail(m, d, "unknown export kind %s", kst_wat_describe(d->items[0]));
@@ -971,7 +1075,7 @@ static bool export_field(wat_mod *m, kst_node *f) {
 }
 
 static bool encode_fields(wat_mod *m, kst_node **fields, size_t n) {
-  uint32_t next[4] = {0, 0, 0, 0};
+  uint32_t next[NKINDS] = {0};
   /* Imports come first in every index space, so count them up front: a
    * definition's index is the number of imports plus its position. */
   for (size_t i = 0; i < n; i++) {
@@ -982,7 +1086,7 @@ static bool encode_fields(wat_mod *m, kst_node **fields, size_t n) {
     else if (k >= 0 && inline_import(f))
       next[k]++;
   }
-  uint32_t imp[4] = {0, 0, 0, 0};
+  uint32_t imp[NKINDS] = {0};
   for (size_t i = 0; i < n; i++) {
     kst_node *f = fields[i];
     const char *kw = f->items[0]->text;
@@ -1005,8 +1109,11 @@ static bool encode_fields(wat_mod *m, kst_node **fields, size_t n) {
       case 2:
         ok = memory_field(m, f, index);
         break;
-      default:
+      case 3:
         ok = global_field(m, f, index);
+        break;
+      default:
+        ok = tag_field(m, f, index);
         break;
       }
     } else if (strcmp(kw, "elem") == 0) {
@@ -1051,9 +1158,9 @@ static void assemble(wat_mod *m, kst_buf *out) {
     section(out, SEC_TYPE, &t, (uint32_t)m->ntypes, true);
     kst_buf_free(&t);
   }
-  static const uint8_t order[] = {SEC_IMPORT,    SEC_FUNC,   SEC_TABLE, SEC_MEM,
-                                  SEC_GLOBAL,    SEC_EXPORT, SEC_START, SEC_ELEM,
-                                  SEC_DATACOUNT, SEC_CODE,   SEC_DATA};
+  static const uint8_t order[] = {SEC_IMPORT, SEC_FUNC,      SEC_TABLE,  SEC_MEM,
+                                  SEC_TAG,    SEC_GLOBAL,    SEC_EXPORT, SEC_START,
+                                  SEC_ELEM,   SEC_DATACOUNT, SEC_CODE,   SEC_DATA};
   for (size_t k = 0; k < sizeof order; k++) {
     uint8_t id = order[k];
     if (id == SEC_START) {
@@ -1080,12 +1187,13 @@ static void mod_free(wat_mod *m) {
   names_free(&m->tables);
   names_free(&m->mems);
   names_free(&m->globals);
+  names_free(&m->tags);
   names_free(&m->elems);
   names_free(&m->datas);
 }
 
-static bool encode_text_module(kst_node **fields, size_t n, kst_buf *out, char *err,
-                               size_t errlen) {
+static kst_wat_status encode_text_module(kst_node **fields, size_t n, kst_buf *out, char *err,
+                                         size_t errlen) {
   wat_mod m;
   memset(&m, 0, sizeof m);
   m.err = err;
@@ -1106,21 +1214,23 @@ static bool encode_text_module(kst_node **fields, size_t n, kst_buf *out, char *
     }
     kst_buf_free(&tmp);
   }
+  bool unsupported = m.unsupported;
   mod_free(&m);
-  return ok;
+  if (ok) return KST_WAT_OK;
+  return unsupported ? KST_WAT_UNSUPPORTED : KST_WAT_MALFORMED;
 }
 
-static bool set_err(char *err, size_t errlen, const kst_node *at, const char *msg,
-                    const char *arg) {
+static kst_wat_status set_err(char *err, size_t errlen, const kst_node *at, const char *msg,
+                              const char *arg) {
   snprintf(err, errlen, "line %d: %s%s", at ? at->line : 0, msg, arg ? arg : "");
-  return false;
+  return KST_WAT_MALFORMED;
 }
 
-static bool encode_source(const char *text, size_t len, int first_line, kst_buf *out, char *err,
-                          size_t errlen);
+static kst_wat_status encode_source(const char *text, size_t len, int first_line, kst_buf *out,
+                                    char *err, size_t errlen);
 
-bool kst_wat_encode(const kst_node *mf, kst_buf *out, const kst_node **id, char *err,
-                    size_t errlen) {
+kst_wat_status kst_wat_encode(const kst_node *mf, kst_buf *out, const kst_node **id, char *err,
+                              size_t errlen) {
   if (id) *id = NULL;
   if (!kst_is_form(mf, "module")) return set_err(err, errlen, mf, "expected (module ...)", NULL);
   size_t i = 1;
@@ -1142,37 +1252,37 @@ bool kst_wat_encode(const kst_node *mf, kst_buf *out, const kst_node **id, char 
       kst_wat_put(&text, mf->items[k]->bytes, mf->items[k]->bytes_len);
     }
     if (text.cap == SIZE_MAX) return set_err(err, errlen, mf, "out of memory", NULL);
-    bool ok;
+    kst_wat_status st = KST_WAT_OK;
     if (!quote) {
       kst_wat_append(out, &text);
-      ok = out->cap != SIZE_MAX || set_err(err, errlen, mf, "out of memory", NULL);
+      if (out->cap == SIZE_MAX) st = set_err(err, errlen, mf, "out of memory", NULL);
     } else {
       /* Lines of the quoted text count from the first string's line, so an
        * error points into the script rather than into the quote. */
       int line = i + 1 < mf->nitems ? mf->items[i + 1]->line : mf->line;
-      ok =
+      st =
           encode_source(text.data ? (const char *)text.data : "", text.len, line, out, err, errlen);
     }
     kst_buf_free(&text);
-    return ok;
+    return st;
   }
   return encode_text_module(mf->items + i, mf->nitems - i, out, err, errlen);
 }
 
 bool kst_wat_file(const char *text, size_t len, kst_buf *out, char *err, size_t errlen) {
-  return encode_source(text, len, 1, out, err, errlen);
+  return encode_source(text, len, 1, out, err, errlen) == KST_WAT_OK;
 }
 
-static bool encode_source(const char *text, size_t len, int first_line, kst_buf *out, char *err,
-                          size_t errlen) {
+static kst_wat_status encode_source(const char *text, size_t len, int first_line, kst_buf *out,
+                                    char *err, size_t errlen) {
   kst_node *top = kst_parse(text, len, first_line, err, errlen);
-  if (!top) return false;
-  bool ok;
+  if (!top) return KST_WAT_MALFORMED;
+  kst_wat_status st;
   /* Either one (module ...) or, as the abbreviation allows, bare fields. */
   if (top->nitems == 1 && kst_is_form(top->items[0], "module"))
-    ok = kst_wat_encode(top->items[0], out, NULL, err, errlen);
+    st = kst_wat_encode(top->items[0], out, NULL, err, errlen);
   else
-    ok = encode_text_module(top->items, top->nitems, out, err, errlen);
+    st = encode_text_module(top->items, top->nitems, out, err, errlen);
   kst_free(top);
-  return ok;
+  return st;
 }

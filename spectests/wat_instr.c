@@ -1,6 +1,7 @@
 /* wat_instr.c — instructions of the text format encoded into the binary
  * format: the operator table, immediates (labels, indices, memargs,
- * constants), and the flat and folded forms with structured control. */
+ * constants), and the flat and folded forms with structured control,
+ * exception handling (try_table, legacy try) and tail calls included. */
 #include "wat_internal.h"
 
 #include <stdlib.h>
@@ -9,8 +10,14 @@
 enum imm {
   I_NONE,
   I_BLOCK, /* block, loop, if: structured */
+  I_TRY_TABLE,
+  I_TRY, /* legacy exception handling */
   I_ELSE,
   I_END,
+  I_CATCH, /* catch, catch_all, delegate: only inside a legacy try */
+  I_CATCH_ALL,
+  I_DELEGATE,
+  I_TAG,
   I_BR,
   I_BR_TABLE,
   I_CALL,
@@ -50,6 +57,11 @@ static const op ops[] = {
     {"loop", 0, 0x03, I_BLOCK, 0},
     {"if", 0, 0x04, I_BLOCK, 0},
     {"else", 0, 0x05, I_ELSE, 0},
+    {"try", 0, 0x06, I_TRY, 0},
+    {"catch", 0, 0x07, I_CATCH, 0},
+    {"throw", 0, 0x08, I_TAG, 0},
+    {"rethrow", 0, 0x09, I_BR, 0},
+    {"throw_ref", 0, 0x0A, I_NONE, 0},
     {"end", 0, 0x0B, I_END, 0},
     {"br", 0, 0x0C, I_BR, 0},
     {"br_if", 0, 0x0D, I_BR, 0},
@@ -57,8 +69,13 @@ static const op ops[] = {
     {"return", 0, 0x0F, I_NONE, 0},
     {"call", 0, 0x10, I_CALL, 0},
     {"call_indirect", 0, 0x11, I_CALL_INDIRECT, 0},
+    {"return_call", 0, 0x12, I_CALL, 0},
+    {"return_call_indirect", 0, 0x13, I_CALL_INDIRECT, 0},
+    {"delegate", 0, 0x18, I_DELEGATE, 0},
+    {"catch_all", 0, 0x19, I_CATCH_ALL, 0},
     {"drop", 0, 0x1A, I_NONE, 0},
     {"select", 0, 0x1B, I_SELECT, 0},
+    {"try_table", 0, 0x1F, I_TRY_TABLE, 0},
     {"local.get", 0, 0x20, I_LOCAL, 0},
     {"local.set", 0, 0x21, I_LOCAL, 0},
     {"local.tee", 0, 0x22, I_LOCAL, 0},
@@ -289,6 +306,31 @@ static const op *lookup(const char *name) {
   return NULL;
 }
 
+/* An operator missing from the table: one of typed function references or
+ * GC is well-formed text the engine cannot run, anything else is malformed. */
+static bool unknown_operator(wat_func *fn, const kst_node *x) {
+  static const char *const typed_refs[] = {"call_ref", "return_call_ref", "ref.as_non_null",
+                                           "br_on_null", "br_on_non_null"};
+  static const char *const gc_prefixes[] = {"struct.",           "array.",   "i31.",
+                                            "ref.i31",           "ref.test", "ref.cast",
+                                            "br_on_cast",        "ref.eq",   "any.convert_extern",
+                                            "extern.convert_any"};
+  for (size_t i = 0; i < sizeof typed_refs / sizeof typed_refs[0]; i++)
+    if (strcmp(x->text, typed_refs[i]) == 0)
+      return kst_wat_unsupported(fn->m, x, "typed function references (%s)", x->text);
+  for (size_t i = 0; i < sizeof gc_prefixes / sizeof gc_prefixes[0]; i++)
+    if (strncmp(x->text, gc_prefixes[i], strlen(gc_prefixes[i])) == 0)
+      return kst_wat_unsupported(fn->m, x, "GC instruction %s", x->text);
+  return kst_wat_fail(fn->m, x, "unknown operator %s", x->text);
+}
+
+/* Keywords that end an instruction sequence and belong to the construct
+ * around it. */
+static bool is_terminator(const op *o) {
+  return o->imm == I_END || o->imm == I_ELSE || o->imm == I_CATCH || o->imm == I_CATCH_ALL ||
+         o->imm == I_DELEGATE;
+}
+
 void kst_wat_func_free(wat_func *fn) {
   free(fn->locals.ids);
   free(fn->labels);
@@ -464,6 +506,10 @@ static bool plain(wat_func *fn, const op *o, const kst_node *kw, kst_node **item
     if (!need_index(fn, items, n, i, &m->funcs, "function", &x)) return false;
     kst_wat_u32(out, x);
     return true;
+  case I_TAG:
+    if (!need_index(fn, items, n, i, &m->tags, "tag", &x)) return false;
+    kst_wat_u32(out, x);
+    return true;
   case I_CALL_INDIRECT: {
     x = 0;
     if (kst_wat_is_index(at(items, n, *i)) &&
@@ -539,13 +585,10 @@ static bool plain(wat_func *fn, const op *o, const kst_node *kw, kst_node **item
     return true;
   case I_REFNULL: {
     kst_node *h = at(items, n, *i);
-    if (kst_is_keyword(h, "func"))
-      kst_wat_byte(out, 0x70);
-    else if (kst_is_keyword(h, "extern"))
-      kst_wat_byte(out, 0x6F);
-    else
-      return kst_wat_fail(m, h ? h : kw, "unexpected token %s: ref.null needs func or extern",
-                          kst_wat_describe(h));
+    uint8_t code = 0;
+    if (!h) return kst_wat_fail(m, kw, "unexpected end of form: ref.null needs a heap type");
+    if (!kst_wat_heaptype(m, h, &code)) return false;
+    kst_wat_byte(out, code);
     (*i)++;
     return true;
   }
@@ -580,9 +623,121 @@ static bool closing_label(wat_func *fn, kst_node **items, size_t n, size_t *i,
 }
 
 static bool folded(wat_func *fn, kst_node *l, kst_buf *out);
+static bool seq(wat_func *fn, kst_node **items, size_t n, size_t *i, kst_buf *out);
 
-/* Encodes instructions from items[*i] until the end of the list or an
- * `end`/`else` keyword, which is left for the caller. */
+/* The catch clauses of a try_table. Their labels are resolved in the context
+ * around the try_table, whose own label is not yet in scope. */
+static bool catch_clauses(wat_func *fn, kst_node **items, size_t n, size_t *i, kst_buf *out) {
+  static const char *const kinds[] = {"catch", "catch_ref", "catch_all", "catch_all_ref"};
+  kst_buf clauses = {0};
+  uint32_t count = 0;
+  bool ok = true;
+  while (ok && *i < n) {
+    kst_node *c = items[*i];
+    uint8_t kind = 0;
+    while (kind < 4 && !kst_is_form(c, kinds[kind])) kind++;
+    if (kind == 4) break;
+    bool has_tag = kind < 2;
+    uint32_t x = 0;
+    if (c->nitems != (has_tag ? 3u : 2u)) {
+      ok = kst_wat_fail(fn->m, c, "unexpected token: expected (%s%s label)", kinds[kind],
+                        has_tag ? " tag" : "");
+      break;
+    }
+    kst_wat_byte(&clauses, kind);
+    if (has_tag) {
+      ok = kst_wat_resolve(fn->m, &fn->m->tags, c->items[1], "tag", &x);
+      kst_wat_u32(&clauses, x);
+    }
+    ok = ok && label_index(fn, c->items[has_tag ? 2 : 1], &x);
+    kst_wat_u32(&clauses, x);
+    count++;
+    (*i)++;
+  }
+  if (ok) {
+    kst_wat_u32(out, count);
+    kst_wat_append(out, &clauses);
+  }
+  kst_buf_free(&clauses);
+  return ok;
+}
+
+/* The `end $l?` closing a flat block, loop, if, try_table or try; pops its
+ * label. */
+static bool flat_end(wat_func *fn, kst_node **items, size_t n, size_t *i, const kst_node *kw,
+                     const kst_node *label, kst_buf *out) {
+  if (!kst_is_keyword(at(items, n, *i), "end"))
+    return kst_wat_fail(fn->m, at(items, n, *i) ? items[*i] : kw,
+                        "unexpected %s: %s needs a matching end",
+                        kst_wat_describe(at(items, n, *i)), kw->text);
+  (*i)++;
+  if (!closing_label(fn, items, n, i, label)) return false;
+  fn->nlabels--;
+  kst_wat_byte(out, 0x0B);
+  return true;
+}
+
+/* Flat block, loop, if and try_table, their keyword consumed. */
+static bool flat_block(wat_func *fn, const op *o, const kst_node *kw, kst_node **items, size_t n,
+                       size_t *i, kst_buf *out) {
+  const kst_node *label;
+  kst_wat_byte(out, o->code);
+  if (!block_head(fn, items, n, i, &label, out)) return false;
+  if (o->imm == I_TRY_TABLE && !catch_clauses(fn, items, n, i, out)) return false;
+  if (!push_label(fn, label) || !seq(fn, items, n, i, out)) return false;
+  if (o->code == 0x04 && kst_is_keyword(at(items, n, *i), "else")) {
+    (*i)++;
+    if (!closing_label(fn, items, n, i, label)) return false;
+    kst_wat_byte(out, 0x05);
+    if (!seq(fn, items, n, i, out)) return false;
+  }
+  return flat_end(fn, items, n, i, kw, label, out);
+}
+
+/* Flat legacy try: `try $l? bt instr* (catch x instr*)* (catch_all instr*)?
+ * end` or `try $l? bt instr* delegate l`. The try's label stays in scope in
+ * its handlers (rethrow counts it); a delegate's label is resolved without it. */
+static bool flat_try(wat_func *fn, const kst_node *kw, kst_node **items, size_t n, size_t *i,
+                     kst_buf *out) {
+  const kst_node *label;
+  kst_wat_byte(out, 0x06);
+  if (!block_head(fn, items, n, i, &label, out) || !push_label(fn, label) ||
+      !seq(fn, items, n, i, out))
+    return false;
+  if (kst_is_keyword(at(items, n, *i), "delegate")) {
+    uint32_t l;
+    (*i)++;
+    fn->nlabels--;
+    if (!label_index(fn, at(items, n, *i), &l)) return false;
+    (*i)++;
+    kst_wat_byte(out, 0x18);
+    kst_wat_u32(out, l);
+    return true;
+  }
+  bool seen_all = false;
+  for (;;) {
+    kst_node *x = at(items, n, *i);
+    bool is_catch = kst_is_keyword(x, "catch");
+    if (!is_catch && !kst_is_keyword(x, "catch_all")) break;
+    if (seen_all) return kst_wat_fail(fn->m, x, "unexpected token %s after catch_all", x->text);
+    (*i)++;
+    if (is_catch) {
+      uint32_t tag;
+      if (!need_index(fn, items, n, i, &fn->m->tags, "tag", &tag)) return false;
+      kst_wat_byte(out, 0x07);
+      kst_wat_u32(out, tag);
+    } else {
+      kst_wat_byte(out, 0x19);
+      seen_all = true;
+    }
+    if (!seq(fn, items, n, i, out)) return false;
+  }
+  return flat_end(fn, items, n, i, kw, label, out);
+}
+
+/* Encodes instructions from items[*i] until the end of the list or a
+ * keyword that ends the sequence (end, else, catch ...), which is left for
+ * the caller. */
 static bool seq(wat_func *fn, kst_node **items, size_t n, size_t *i, kst_buf *out) {
   while (*i < n) {
     kst_node *x = items[*i];
@@ -594,32 +749,17 @@ static bool seq(wat_func *fn, kst_node **items, size_t n, size_t *i, kst_buf *ou
     if (x->kind != KST_KEYWORD)
       return kst_wat_fail(fn->m, x, "unexpected token %s", kst_wat_describe(x));
     const op *o = lookup(x->text);
-    if (!o) return kst_wat_fail(fn->m, x, "unknown operator %s", x->text);
-    if (o->imm == I_END || o->imm == I_ELSE) return true;
+    if (!o) return unknown_operator(fn, x);
+    if (is_terminator(o)) return true;
     (*i)++;
-    if (o->imm != I_BLOCK) {
-      if (!plain(fn, o, x, items, n, i, out)) return false;
-      continue;
-    }
-    const kst_node *label;
-    kst_wat_byte(out, o->code);
-    if (!block_head(fn, items, n, i, &label, out) || !push_label(fn, label) ||
-        !seq(fn, items, n, i, out))
-      return false;
-    if (o->code == 0x04 && kst_is_keyword(at(items, n, *i), "else")) {
-      (*i)++;
-      if (!closing_label(fn, items, n, i, label)) return false;
-      kst_wat_byte(out, 0x05);
-      if (!seq(fn, items, n, i, out)) return false;
-    }
-    if (!kst_is_keyword(at(items, n, *i), "end"))
-      return kst_wat_fail(fn->m, at(items, n, *i) ? items[*i] : x,
-                          "unexpected %s: %s needs a matching end",
-                          kst_wat_describe(at(items, n, *i)), o->name);
-    (*i)++;
-    if (!closing_label(fn, items, n, i, label)) return false;
-    fn->nlabels--;
-    kst_wat_byte(out, 0x0B);
+    bool ok;
+    if (o->imm == I_BLOCK || o->imm == I_TRY_TABLE)
+      ok = flat_block(fn, o, x, items, n, i, out);
+    else if (o->imm == I_TRY)
+      ok = flat_try(fn, x, items, n, i, out);
+    else
+      ok = plain(fn, o, x, items, n, i, out);
+    if (!ok) return false;
   }
   return true;
 }
@@ -631,6 +771,52 @@ static bool whole(wat_func *fn, kst_node **items, size_t n, size_t i, kst_buf *o
   return true;
 }
 
+/* (try $l? bt (do instr*) (catch x instr*)* (catch_all instr*)?) or
+ * (try $l? bt (do instr*) (delegate l)), with the label rules of flat_try. */
+static bool folded_try(wat_func *fn, kst_node **items, size_t n, size_t i, kst_buf *out) {
+  const kst_node *label;
+  kst_wat_byte(out, 0x06);
+  if (!block_head(fn, items, n, &i, &label, out) || !push_label(fn, label)) return false;
+  kst_node *body = at(items, n, i);
+  if (!kst_is_form(body, "do"))
+    return kst_wat_fail(fn->m, body ? body : items[0], "unexpected token %s: try needs (do ...)",
+                        kst_wat_describe(body));
+  if (!whole(fn, body->items, body->nitems, 1, out)) return false;
+  bool seen_catch = false, seen_all = false;
+  for (i++; i < n; i++) {
+    kst_node *c = items[i];
+    if (kst_is_form(c, "delegate") && !seen_catch && i + 1 == n) {
+      uint32_t l;
+      fn->nlabels--;
+      if (c->nitems != 2)
+        return kst_wat_fail(fn->m, c, "unexpected token: expected (delegate label)");
+      if (!label_index(fn, c->items[1], &l)) return false;
+      kst_wat_byte(out, 0x18);
+      kst_wat_u32(out, l);
+      return true;
+    }
+    if (kst_is_form(c, "catch") && !seen_all) {
+      size_t k = 1;
+      uint32_t tag;
+      if (!need_index(fn, c->items, c->nitems, &k, &fn->m->tags, "tag", &tag)) return false;
+      kst_wat_byte(out, 0x07);
+      kst_wat_u32(out, tag);
+      if (!whole(fn, c->items, c->nitems, k, out)) return false;
+    } else if (kst_is_form(c, "catch_all") && !seen_all) {
+      kst_wat_byte(out, 0x19);
+      if (!whole(fn, c->items, c->nitems, 1, out)) return false;
+      seen_all = true;
+    } else {
+      return kst_wat_fail(fn->m, c, "unexpected token %s in try",
+                          kst_wat_describe(c->kind == KST_LIST && c->nitems ? c->items[0] : c));
+    }
+    seen_catch = true;
+  }
+  fn->nlabels--;
+  kst_wat_byte(out, 0x0B);
+  return true;
+}
+
 static bool folded(wat_func *fn, kst_node *l, kst_buf *out) {
   if (l->nitems == 0 || l->items[0]->kind != KST_KEYWORD)
     return kst_wat_fail(fn->m, l, "unexpected token %s: expected an instruction",
@@ -638,15 +824,15 @@ static bool folded(wat_func *fn, kst_node *l, kst_buf *out) {
   kst_node **items = l->items;
   size_t n = l->nitems, i = 1;
   const op *o = lookup(items[0]->text);
-  if (!o) return kst_wat_fail(fn->m, items[0], "unknown operator %s", items[0]->text);
-  if (o->imm == I_END || o->imm == I_ELSE)
-    return kst_wat_fail(fn->m, items[0], "unexpected %s", o->name);
-  if (o->imm == I_BLOCK && o->code != 0x04) {
+  if (!o) return unknown_operator(fn, items[0]);
+  if (is_terminator(o)) return kst_wat_fail(fn->m, items[0], "unexpected token %s", o->name);
+  if (o->imm == I_TRY) return folded_try(fn, items, n, i, out);
+  if ((o->imm == I_BLOCK && o->code != 0x04) || o->imm == I_TRY_TABLE) {
     const kst_node *label;
     kst_wat_byte(out, o->code);
-    if (!block_head(fn, items, n, &i, &label, out) || !push_label(fn, label) ||
-        !whole(fn, items, n, i, out))
-      return false;
+    if (!block_head(fn, items, n, &i, &label, out)) return false;
+    if (o->imm == I_TRY_TABLE && !catch_clauses(fn, items, n, &i, out)) return false;
+    if (!push_label(fn, label) || !whole(fn, items, n, i, out)) return false;
     fn->nlabels--;
     kst_wat_byte(out, 0x0B);
     return true;

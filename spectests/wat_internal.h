@@ -22,10 +22,11 @@ typedef struct wat_mod {
   bool failed;
   wat_ftype *types; /* explicit definitions, then implicit ones as met */
   size_t ntypes, types_cap;
-  wat_names type_ids, funcs, tables, mems, globals, elems, datas;
-  kst_buf sec[13]; /* section bodies by section id, without counts */
-  uint32_t count[13];
+  wat_names type_ids, funcs, tables, mems, globals, tags, elems, datas;
+  kst_buf sec[14]; /* section bodies by section id (13 is tags), without counts */
+  uint32_t count[14];
   bool has_start, uses_datacount;
+  bool unsupported; /* the recorded error is an unsupported feature */
 } wat_mod;
 
 typedef struct wat_func {
@@ -51,6 +52,10 @@ void kst_wat_append(kst_buf *dst, const kst_buf *src);
 /* Records the first error (with the node's line) and returns false. */
 bool kst_wat_fail(wat_mod *m, const kst_node *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for well-formed text that needs a feature the engine lacks: the
+ * message becomes "unsupported feature: <what>". */
+bool kst_wat_unsupported(wat_mod *m, const kst_node *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 const char *kst_wat_describe(const kst_node *n);
 
 bool kst_wat_names_add(wat_mod *m, wat_names *s, const kst_node *id, const char *what);
@@ -59,6 +64,8 @@ bool kst_wat_resolve(wat_mod *m, const wat_names *s, const kst_node *n, const ch
 bool kst_wat_is_index(const kst_node *n);
 bool kst_wat_u32_literal(const kst_node *n, uint32_t *out);
 bool kst_wat_valtype(wat_mod *m, const kst_node *n, uint8_t *out);
+/* The heap type of ref.null or of (ref null ht): func, extern or exn. */
+bool kst_wat_heaptype(wat_mod *m, const kst_node *n, uint8_t *out);
 
 /* (type x)? (param ...)* (result ...)* at items[*i]. Param $ids are
  * allowed only when pnames is given (functions); block selects the block

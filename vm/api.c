@@ -30,6 +30,7 @@ void kvm_module_free(kvm_module *m) {
   free(m->mems);
   free(m->global_types);
   free(m->globals);
+  free(m->tag_types);
   for (uint32_t i = 0; i < m->nexports; i++) free(m->exports[i].name);
   free(m->exports);
   for (uint32_t i = 0; i < m->nelems; i++) {
@@ -111,8 +112,10 @@ void kvm_module_export(const kvm_module *m, size_t i, kvm_exportdesc *out) {
   out->type.kind = e->kind;
   switch (e->kind) {
   case KVM_EXTERN_FUNC:
-  case KVM_EXTERN_TAG:
     functype_out(&m->types[m->func_types[e->index]], &out->type);
+    break;
+  case KVM_EXTERN_TAG:
+    functype_out(&m->types[m->tag_types[e->index]], &out->type);
     break;
   case KVM_EXTERN_TABLE:
     out->type.elem = m->tables[e->index].elem;
@@ -148,6 +151,7 @@ kvm_slot kvm_val_to_slot(const kvm_val *v) {
     break;
   case KVM_FUNCREF:
   case KVM_EXTERNREF:
+  case KVM_EXNREF:
     s.ref = v->of.ref;
     break;
   case KVM_V128:
@@ -175,6 +179,7 @@ kvm_val kvm_slot_to_val(kvm_valtype t, kvm_slot s) {
     break;
   case KVM_FUNCREF:
   case KVM_EXTERNREF:
+  case KVM_EXNREF:
     v.of.ref = s.ref;
     break;
   case KVM_V128:
@@ -250,10 +255,13 @@ bool kvm_call(kvm_store *s, kvm_func *f, const kvm_val *args, size_t nargs, kvm_
   if (nresults != t->nresults)
     return call_error(trap, "kvm_call: room for %zu results given, the function returns %u",
                       nresults, t->nresults);
-  for (uint32_t i = 0; i < t->nparams; i++)
+  for (uint32_t i = 0; i < t->nparams; i++) {
     if (args[i].type != t->params[i])
       return call_error(trap, "kvm_call: argument %u is %s, the function expects %s", i,
                         kvm_valtype_name(args[i].type), kvm_valtype_name(t->params[i]));
+    if (args[i].type == KVM_EXNREF && args[i].of.ref && !kvm_exn_live(s, args[i].of.ref))
+      return call_error(trap, "kvm_call: argument %u is not an exception of this store", i);
+  }
 
   /* Arguments go in and results come out through the same slots. */
   size_t n = t->nparams > t->nresults ? t->nparams : t->nresults;
@@ -285,10 +293,84 @@ void kvm_caller_trap(kvm_caller *c, kvm_trap_kind kind, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* ---- exceptions ------------------------------------------------------- */
+
+/* A tag made by the embedder and its type live in one block, freed by the store. */
+typedef struct host_tag {
+  kvm_tag t;
+  kvm_functype type;
+  kvm_valtype params[];
+} host_tag;
+
+kvm_tag *kvm_tag_new(kvm_store *s, const kvm_valtype *params, uint32_t nparams) {
+  host_tag *h = calloc(1, sizeof *h + (size_t)nparams * sizeof(kvm_valtype));
+  if (!h) return NULL;
+  if (nparams) memcpy(h->params, params, nparams * sizeof *params);
+  h->type.nparams = nparams;
+  h->type.params = nparams ? h->params : NULL;
+  h->t.type = &h->type;
+  if (!kvm_store_adopt(s, h, KVM_OBJ_TAG)) return NULL;
+  return &h->t;
+}
+
+void kvm_tag_type(const kvm_tag *t, kvm_externtype *out) {
+  memset(out, 0, sizeof *out);
+  out->kind = KVM_EXTERN_TAG;
+  functype_out(t->type, out);
+}
+
+kvm_tag *kvm_exn_tag(const kvm_exn *e) { return e->tag; }
+uint32_t kvm_exn_arity(const kvm_exn *e) { return e->n; }
+kvm_val kvm_exn_arg(const kvm_exn *e, uint32_t i) {
+  return kvm_slot_to_val(e->tag->type->params[i], e->vals[i]);
+}
+
+/* While a host function runs, stack_used is the top of what the Wasm code
+ * below it uses: the roots of a collection the new exception may start. */
+bool kvm_caller_throw(kvm_caller *c, kvm_tag *tag, const kvm_val *args, size_t nargs) {
+  const kvm_functype *t = tag->type;
+  kvm_store *s = c->store;
+  if (nargs != t->nparams) {
+    kvm_caller_trap(c, KVM_TRAP_HOST, "kvm_caller_throw: %zu values for a tag of %u", nargs,
+                    t->nparams);
+    return false;
+  }
+  kvm_slot small[16], *vals = small;
+  if (nargs > 16 && !(vals = malloc(nargs * sizeof *vals))) {
+    kvm_caller_trap(c, KVM_TRAP_HOST, "kvm_caller_throw: out of memory");
+    return false;
+  }
+  bool ok = true;
+  for (uint32_t i = 0; ok && i < t->nparams; i++) {
+    ok = args[i].type == t->params[i] &&
+         !(args[i].type == KVM_EXNREF && args[i].of.ref && !kvm_exn_live(s, args[i].of.ref));
+    if (!ok)
+      kvm_caller_trap(c, KVM_TRAP_HOST, "kvm_caller_throw: value %u is not a %s of this store", i,
+                      kvm_valtype_name(t->params[i]));
+    else
+      vals[i] = kvm_val_to_slot(&args[i]);
+  }
+  kvm_exn *e = NULL;
+  if (ok) {
+    e = kvm_exn_new(s, tag, vals, s->stack ? s->stack + s->stack_used : NULL);
+    if (!e) kvm_caller_trap(c, KVM_TRAP_HOST, "kvm_caller_throw: out of memory");
+  }
+  if (vals != small) free(vals);
+  if (e) kvm_caller_rethrow(c, e);
+  return e != NULL;
+}
+
+void kvm_caller_rethrow(kvm_caller *c, kvm_exn *e) {
+  if (!c->trap) return;
+  kvm_set_trap(c->trap, KVM_TRAP_EXCEPTION, "%s", kvm_trap_kind_name(KVM_TRAP_EXCEPTION));
+  c->trap->exception = e;
+}
+
 /* ---- globals ---------------------------------------------------------- */
 
 kvm_global *kvm_global_new(kvm_store *s, kvm_valtype type, bool mut, kvm_val init) {
   if (init.type != type || type == KVM_V128) return NULL;
+  if (type == KVM_EXNREF && init.of.ref && !kvm_exn_live(s, init.of.ref)) return NULL;
   kvm_global *g = calloc(1, sizeof *g);
   if (!g) return NULL;
   g->type.type = type;
@@ -300,8 +382,11 @@ kvm_global *kvm_global_new(kvm_store *s, kvm_valtype type, bool mut, kvm_val ini
 
 kvm_val kvm_global_get(const kvm_global *g) { return kvm_slot_to_val(g->type.type, g->val); }
 
+/* An exnref set from outside could not be checked against the store's heap
+ * (a global does not know its store): only null is accepted. */
 bool kvm_global_set(kvm_global *g, kvm_val v) {
   if (!g->type.mut || v.type != g->type.type) return false;
+  if (v.type == KVM_EXNREF && v.of.ref) return false;
   g->val = kvm_val_to_slot(&v);
   return true;
 }

@@ -323,7 +323,8 @@ typedef struct kvm_ins {
   X(DATA_DROP) X(TABLE_GET) X(TABLE_SET) X(TABLE_SIZE) X(TABLE_GROW) X(TABLE_FILL) \
   X(TABLE_COPY) X(TABLE_INIT) X(ELEM_DROP) X(REF_IS_NULL) X(REF_FUNC) X(I32_ADD_SHL) \
   X(SELECT_KX) X(SELECT_KY) X(I32_ADD_EQZ) X(BR_TABLE_LD) X(BR_TABLE_LD_S) X(BR_TABLE_LD_SI) \
-  X(I32_ADD_RET) X(BR_COPY) X(BR_INC) X(BR_COPY2) X(BR_INC2)
+  X(I32_ADD_RET) X(BR_COPY) X(BR_INC) X(BR_COPY2) X(BR_INC2) X(THROW) X(THROW_REF) \
+  X(RETHROW) X(RETURN_CALL) X(RETURN_CALL_INDIRECT)
 /* clang-format on */
 
 /* clang-format off */
@@ -369,11 +370,40 @@ enum kvm_op {
 #undef KVM_X_LOADXT
 /* clang-format on */
 
+#define KVM_NO_SLOT UINT32_MAX
+#define KVM_CATCH_ALL UINT32_MAX    /* kvm_catch.tag of catch_all */
+#define KVM_CATCH_RETURN UINT32_MAX /* kvm_catch.target: the clause's label is the function's */
+#define KVM_NO_HANDLER UINT32_MAX
+
+/* What a catch clause does with an exception it catches: the payload to
+ * slots dst.. (not for catch_all), the exception itself to slot exn (the
+ * _ref clauses, and every legacy catch, for rethrow), then on at target
+ * charging the fuel of the block there. */
+typedef struct kvm_catch {
+  uint32_t tag; /* in the module's tag index space */
+  uint32_t dst, exn;
+  uint32_t target, fuel;
+} kvm_catch;
+
+/* One try block: the instructions its handlers cover, its catch clauses
+ * (catches[first..first+n), tried in order), and the handler tried next
+ * (the enclosing try, or for a delegate its target). Entries are in the
+ * order their blocks open, so the innermost one around an instruction is
+ * the last that covers it. */
+typedef struct kvm_handler {
+  uint32_t start, end;
+  uint32_t first, n;
+  uint32_t parent;
+} kvm_handler;
+
 /* A compiled function body. */
 struct kvm_code {
   kvm_ins *ins;      /* owned */
   uint32_t *offsets; /* owned: module-binary offset of the Wasm instruction behind each ins */
   uint32_t nins;
+  kvm_handler *handlers; /* owned, nhandlers */
+  kvm_catch *catches;    /* owned */
+  uint32_t nhandlers;
   uint32_t nparams, nlocals, nresults; /* nlocals includes the parameters */
   uint32_t frame_size;                 /* slots: locals, then the deepest operand stack */
   uint32_t func_index;

@@ -1,6 +1,7 @@
 /* compile.c — validates one function body and compiles it to internal code
  * in the same pass: operand-stack typing and control frames per the spec's
- * validation algorithm, with every operand-stack position bound to a frame slot. */
+ * validation algorithm, with every operand-stack position bound to a frame
+ * slot, and the exception handler tables of the body's try blocks. */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +24,21 @@ typedef struct entry {
   kvm_slot k;    /* E_CONST */
 } entry;
 
-enum { C_FUNC, C_BLOCK, C_LOOP, C_IF, C_ELSE };
+/* C_TRY is a legacy try in its body, C_CATCH the same frame in one of its
+ * catch clauses; C_TRY_TABLE is a try_table (a block with handlers). */
+enum { C_FUNC, C_BLOCK, C_LOOP, C_IF, C_ELSE, C_TRY_TABLE, C_TRY, C_CATCH };
 
 typedef struct ctrl {
   uint8_t kind;
   bool unreachable; /* validation: the rest of the frame is stack-polymorphic */
   bool entry_reach; /* code generation: the frame's start can run */
-  uint32_t height;  /* operand height below the block's parameters */
+  bool caught_all;  /* C_CATCH: a catch_all came; nothing may follow it */
+  uint32_t height;  /* operand height below the block's parameters: the floor */
+  /* Where the label's values go: the height, but in a catch clause, whose
+   * floor is one higher to keep the caught exception (for rethrow) there. */
+  uint32_t base;
+  uint32_t handler; /* C_TRY, C_CATCH, C_TRY_TABLE: its handler table entry */
+  uint32_t pad_fix; /* chain of catch clauses that land at the end, linked through target */
   uint32_t np, nr;
   const kvm_valtype *params, *results;
   uint32_t fix;      /* chain of forward branches to the end, linked through t */
@@ -40,10 +49,15 @@ typedef struct ctrl {
   uint32_t loop_base, hdr_block, hdr_len;
 } ctrl;
 
-/* A branch whose fuel charge is the length of the target's block from the
- * label on; patched when that block ends. */
+/* A count patched when the running block ends, from a place in it to its
+ * end: what a branch to a label there pays (CH_BRANCH: instruction at's a;
+ * CH_PAD: catch clause at's fuel), or what a call there gives back when an
+ * exception leaves it (CH_REFUND: instruction at's t), since the rest of
+ * its block, already charged, then never runs. */
+enum { CH_BRANCH, CH_PAD, CH_REFUND };
 typedef struct charge {
   uint32_t at, base, block;
+  uint8_t kind;
 } charge;
 
 typedef struct comp {
@@ -80,13 +94,18 @@ typedef struct comp {
   uint32_t npend, pcap;
   uint32_t prod_pc;      /* last instruction whose destination is the top operand */
   uint32_t label_pc;     /* the last label placed: no instruction fuses across it */
+  kvm_handler *hs;       /* handler table entries, by the order their blocks open */
+  uint32_t nhs, hcap;
+  kvm_catch *cats; /* catch clauses, in the order read; handler of each in cat_h */
+  uint32_t *cat_h;
+  uint32_t ncats, catcap, cathcap;
   uint32_t depth_after;  /* block nesting once the current instruction is decoded */
   struct kvm_code *code; /* the result, until it is handed to the funcdef */
 } comp;
 
 /* Block types of one result point here. */
-static const kvm_valtype single_types[] = {KVM_I32, KVM_I64,     KVM_F32,
-                                           KVM_F64, KVM_FUNCREF, KVM_EXTERNREF};
+static const kvm_valtype single_types[] = {KVM_I32,     KVM_I64,       KVM_F32,   KVM_F64,
+                                           KVM_FUNCREF, KVM_EXTERNREF, KVM_EXNREF};
 
 static __attribute__((noreturn)) void fail(comp *c, kvm_error_kind kind, const char *msg) {
   kvm_set_error(c->err, kind, "%s (function %u, offset 0x%x)", msg, c->fidx, c->cur_off);
@@ -128,12 +147,27 @@ static uint32_t rd_u32(comp *c) {
   return v;
 }
 
+static bool is_ref(uint8_t t) { return t == KVM_FUNCREF || t == KVM_EXTERNREF || t == KVM_EXNREF; }
+
 static bool is_valtype(uint8_t t) {
-  return t == KVM_I32 || t == KVM_I64 || t == KVM_F32 || t == KVM_F64 || t == KVM_FUNCREF ||
-         t == KVM_EXTERNREF;
+  return t == KVM_I32 || t == KVM_I64 || t == KVM_F32 || t == KVM_F64 || is_ref(t);
 }
 
-static bool is_ref(uint8_t t) { return t == KVM_FUNCREF || t == KVM_EXTERNREF; }
+/* A reference type written out in full, 0x63 (`ref null`) and a heap type:
+ * the same as its one-byte form. Non-null references (0x64) and concrete
+ * heap types belong to typed function references, which the engine lacks. */
+static uint8_t rd_full_ref(comp *c, uint8_t prefix) {
+  uint8_t h = rd_u8(c);
+  if (prefix != 0x63 || !is_ref(h)) fail(c, KVM_ERR_MALFORMED, "malformed value type");
+  return h;
+}
+
+/* A value type where one byte was read already. */
+static uint8_t valtype_after(comp *c, uint8_t t) {
+  if (t == 0x63 || t == 0x64) return rd_full_ref(c, t);
+  if (!is_valtype(t)) fail(c, KVM_ERR_MALFORMED, "malformed value type");
+  return t;
+}
 
 static const kvm_valtype *single(uint8_t t) {
   for (size_t i = 0; i < sizeof single_types / sizeof single_types[0]; i++)
@@ -185,10 +219,17 @@ static void end_block(comp *c) {
   uint32_t keep = 0;
   for (uint32_t i = 0; i < c->npend; i++) {
     const charge *p = &c->pend[i];
-    if (p->block == c->block_id)
-      c->ins[p->at].a = c->fuel_n - p->base;
-    else
+    if (p->block != c->block_id) {
       c->pend[keep++] = *p;
+      continue;
+    }
+    uint32_t n = c->fuel_n - p->base;
+    if (p->kind == CH_BRANCH)
+      c->ins[p->at].a = n;
+    else if (p->kind == CH_PAD)
+      c->cats[p->at].fuel = n;
+    else
+      c->ins[p->at].t = (int32_t)n;
   }
   c->npend = keep;
   for (uint32_t i = 0; i < c->cn; i++) {
@@ -255,9 +296,9 @@ static void begin_fallthrough(comp *c, uint32_t br) {
   c->fuel_in_c = true;
 }
 
-static void add_charge(comp *c, uint32_t at, uint32_t base, uint32_t block) {
+static void add_charge(comp *c, uint8_t kind, uint32_t at, uint32_t base, uint32_t block) {
   c->pend = grow(c, c->pend, &c->pcap, sizeof *c->pend, c->npend + 1);
-  c->pend[c->npend++] = (charge){at, base, block};
+  c->pend[c->npend++] = (charge){at, base, block, kind};
 }
 
 /* Places a label at the next instruction: reached from here on, with its
@@ -277,7 +318,17 @@ static void resolve_chain(comp *c, uint32_t fix, uint32_t base, uint32_t block) 
   while (fix != NONE) {
     uint32_t next = (uint32_t)c->ins[fix].t;
     c->ins[fix].t = (int32_t)(c->nins - fix);
-    add_charge(c, fix, base, block);
+    add_charge(c, CH_BRANCH, fix, base, block);
+    fix = next;
+  }
+}
+
+/* The same for a chain of catch clauses landing at the label just placed. */
+static void resolve_pads(comp *c, uint32_t fix, uint32_t base, uint32_t block) {
+  while (fix != NONE) {
+    uint32_t next = c->cats[fix].target;
+    c->cats[fix].target = c->nins;
+    add_charge(c, CH_PAD, fix, base, block);
     fix = next;
   }
 }
@@ -409,8 +460,7 @@ static void read_blocktype(comp *c, ctrl *f) {
   f->params = f->results = NULL;
   if (bt == -64) return; /* 0x40: no values */
   if (bt < 0) {
-    uint8_t t = (uint8_t)(bt & 0x7f);
-    if (!is_valtype(t)) fail(c, KVM_ERR_MALFORMED, "malformed value type");
+    uint8_t t = valtype_after(c, (uint8_t)(bt & 0x7f));
     f->nr = 1;
     f->results = single(t);
     return;
@@ -428,7 +478,7 @@ static ctrl *push_ctrl(comp *c, uint8_t kind) {
   ctrl *f = &c->cs[c->cn++];
   memset(f, 0, sizeof *f);
   f->kind = kind;
-  f->fix = f->else_fix = f->loop_pc = NONE;
+  f->fix = f->else_fix = f->loop_pc = f->handler = f->pad_fix = NONE;
   f->entry_reach = c->reach;
   return f;
 }
@@ -443,7 +493,7 @@ static void enter_block(comp *c, uint8_t kind, ctrl tmpl) {
   f->nr = tmpl.nr;
   f->params = tmpl.params;
   f->results = tmpl.results;
-  f->height = height;
+  f->height = f->base = height;
   for (uint32_t i = 0; i < f->np; i++) push(c, f->params[i]);
 }
 
@@ -497,7 +547,7 @@ static bool branch_needs_copies(comp *c, const ctrl *f) {
   label_types(f, &types, &n);
   for (uint32_t i = 0; i < n; i++) {
     const entry *e = &c->st[c->sh - n + i];
-    if (e->kind != E_SLOT || e->slot != slot_of_height(c, f->height + i)) return true;
+    if (e->kind != E_SLOT || e->slot != slot_of_height(c, f->base + i)) return true;
   }
   return false;
 }
@@ -509,7 +559,7 @@ static void link_branch(comp *c, ctrl *f, uint32_t at) {
     if (f->hdr_len != NONE)
       c->ins[at].a = f->hdr_len;
     else
-      add_charge(c, at, f->loop_base, f->hdr_block);
+      add_charge(c, CH_BRANCH, at, f->loop_base, f->hdr_block);
   } else {
     c->ins[at].t = (int32_t)f->fix;
     f->fix = at;
@@ -558,17 +608,23 @@ static uint32_t emit_br(comp *c) {
   return c->nins - 1;
 }
 
+/* Copies the values frame f's label takes from the top of the stack to
+ * where the label wants them. */
+static void copy_label_values(comp *c, const ctrl *f) {
+  const kvm_valtype *types;
+  uint32_t n;
+  label_types(f, &types, &n);
+  for (uint32_t i = 0; i < n; i++)
+    emit_copy(c, slot_of_height(c, f->base + i), &c->st[c->sh - n + i]);
+}
+
 /* An unconditional branch to frame f, copying the values it carries. */
 static void emit_branch(comp *c, ctrl *f) {
   if (f->kind == C_FUNC) {
     emit_return(c);
     return;
   }
-  const kvm_valtype *types;
-  uint32_t n;
-  label_types(f, &types, &n);
-  for (uint32_t i = 0; i < n; i++)
-    emit_copy(c, slot_of_height(c, f->height + i), &c->st[c->sh - n + i]);
+  copy_label_values(c, f);
   link_branch(c, f, emit_br(c));
 }
 
@@ -803,12 +859,21 @@ static bool op_end(comp *c) {
     close_frame(c);
     return true;
   }
-  if (c->reach) settle_results(c);
+  if (c->reach) {
+    if (f->kind == C_CATCH)
+      copy_label_values(c, f);
+    else
+      settle_results(c);
+  }
   close_frame(c);
-  bool joined = f->fix != NONE || f->else_fix != NONE;
-  uint32_t fix = f->fix, else_fix = f->else_fix, height = f->height, nr = f->nr;
+  if (f->kind == C_TRY || f->kind == C_TRY_TABLE) c->hs[f->handler].end = c->nins;
+  bool joined = f->fix != NONE || f->else_fix != NONE || f->pad_fix != NONE;
+  uint32_t fix = f->fix, else_fix = f->else_fix, pads = f->pad_fix, height = f->base, nr = f->nr;
+  const kvm_valtype *results = f->results;
   c->cn--;
+  c->sh = height + nr;
   for (uint32_t i = 0; i < nr; i++) {
+    c->st[height + i].type = results[i];
     c->st[height + i].kind = E_SLOT;
     c->st[height + i].slot = slot_of_height(c, height + i);
   }
@@ -817,6 +882,7 @@ static bool op_end(comp *c) {
     place_label(c, &base, &block);
     resolve_chain(c, fix, base, block);
     resolve_chain(c, else_fix, base, block);
+    resolve_pads(c, pads, base, block);
   }
   return false;
 }
@@ -1266,6 +1332,8 @@ static uint32_t op_call(comp *c, const kvm_functype *ft, int op, uint32_t b, uin
     c->ins[at].b = b;
     c->ins[at].c = cc;
     c->ins[at].k.u64 = is;
+    if (op != KVM_OP_RETURN_CALL && op != KVM_OP_RETURN_CALL_INDIRECT)
+      add_charge(c, CH_REFUND, at, c->fuel_n, c->block_id);
   }
   for (uint32_t i = 0; i < ft->nresults; i++) push(c, ft->results[i]);
   /* the callee's own parameters also occupy the caller's slots */
@@ -1273,13 +1341,172 @@ static uint32_t op_call(comp *c, const kvm_functype *ft, int op, uint32_t b, uin
   return at;
 }
 
+/* return_call and return_call_indirect: the callee's results become the
+ * caller's, so they must be the same types. */
+static void op_return_call(comp *c, const kvm_functype *ft, int op, uint32_t b, uint32_t cc,
+                           entry *index) {
+  const kvm_functype *own = c->ft;
+  if (ft->nresults != own->nresults ||
+      (own->nresults && memcmp(ft->results, own->results, own->nresults * sizeof *ft->results)))
+    invalid(c, "type mismatch");
+  op_call(c, ft, op, b, cc, index);
+  mark_unreachable(c);
+}
+
+/* ---- exceptions --------------------------------------------------------- */
+
+static const kvm_functype *tag_type(comp *c, uint32_t x) {
+  if (x >= c->m->ntags) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "unknown tag %u", x);
+    invalid(c, msg);
+  }
+  return &c->m->types[c->m->tag_types[x]];
+}
+
+/* The handler that catches what escapes frame cs[from]: the nearest try
+ * block in its body, from there outward. */
+static uint32_t enclosing_handler(comp *c, uint32_t from) {
+  for (uint32_t i = from + 1; i-- > 0;)
+    if (c->cs[i].kind == C_TRY || c->cs[i].kind == C_TRY_TABLE) return c->cs[i].handler;
+  return KVM_NO_HANDLER;
+}
+
+/* Opens the handler of the try block just entered (the top frame). */
+static void open_handler(comp *c) {
+  c->hs = grow(c, c->hs, &c->hcap, sizeof *c->hs, c->nhs + 1);
+  c->hs[c->nhs] = (kvm_handler){.start = c->nins,
+                                .end = c->nins,
+                                .parent = enclosing_handler(c, c->cn - 2)};
+  top(c)->handler = c->nhs++;
+}
+
+static uint32_t add_catch(comp *c, uint32_t handler, kvm_catch k) {
+  c->cats = grow(c, c->cats, &c->catcap, sizeof *c->cats, c->ncats + 1);
+  c->cat_h = grow(c, c->cat_h, &c->cathcap, sizeof *c->cat_h, c->ncats + 1);
+  c->cats[c->ncats] = k;
+  c->cat_h[c->ncats] = handler;
+  return c->ncats++;
+}
+
+/* Lands catch clause k at frame f's label, as a branch there would. */
+static void link_pad(comp *c, ctrl *f, uint32_t k) {
+  kvm_catch *p = &c->cats[k];
+  if (f->kind == C_FUNC) {
+    p->target = KVM_CATCH_RETURN;
+  } else if (f->kind == C_LOOP) {
+    p->target = f->loop_pc;
+    if (f->hdr_len != NONE)
+      p->fuel = f->hdr_len;
+    else
+      add_charge(c, CH_PAD, k, f->loop_base, f->hdr_block);
+  } else {
+    p->target = f->pad_fix;
+    f->pad_fix = k;
+  }
+}
+
+/* try_table bt catch* : the clauses' labels are outside the block. */
+static void op_try_table(comp *c) {
+  ctrl t;
+  read_blocktype(c, &t);
+  uint32_t n = rd_u32(c);
+  if (n > (size_t)(c->r.end - c->r.p)) read_check(c, false);
+  /* kind, tag and label depth of each clause, three words each */
+  c->depths = grow(c, c->depths, &c->dcap, sizeof *c->depths, 3 * n);
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t *cl = &c->depths[3 * i];
+    cl[0] = rd_u8(c);
+    if (cl[0] > 3) fail(c, KVM_ERR_MALFORMED, "malformed catch clause");
+    bool tagged = cl[0] < 2, ref = cl[0] & 1;
+    const kvm_functype *tt = tagged ? tag_type(c, cl[1] = rd_u32(c)) : NULL;
+    cl[2] = rd_u32(c);
+    const kvm_valtype *types;
+    uint32_t nl, np = tt ? tt->nparams : 0;
+    label_types(label_at(c, cl[2]), &types, &nl);
+    if (nl != np + ref) invalid(c, "type mismatch");
+    for (uint32_t k = 0; k < np; k++)
+      if (types[k] != tt->params[k]) invalid(c, "type mismatch");
+    if (ref && types[np] != KVM_EXNREF) invalid(c, "type mismatch");
+  }
+  enter_block(c, C_TRY_TABLE, t);
+  open_handler(c);
+  if (!c->reach) return;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t *cl = &c->depths[3 * i];
+    ctrl *f = label_at(c, cl[2] + 1);
+    uint32_t np = cl[0] < 2 ? tag_type(c, cl[1])->nparams : 0;
+    uint32_t dst = f->kind == C_FUNC ? 0 : slot_of_height(c, f->base);
+    kvm_catch k = {.tag = cl[0] < 2 ? cl[1] : KVM_CATCH_ALL,
+                   .dst = dst,
+                   .exn = cl[0] & 1 ? dst + np : KVM_NO_SLOT};
+    link_pad(c, f, add_catch(c, top(c)->handler, k));
+  }
+}
+
+/* Legacy catch x / catch_all: the try body or the clause before ends like a
+ * branch to the end; the clause starts at a label the handler lands on, its
+ * exception kept below its operands for rethrow. */
+static void op_catch(comp *c, bool all) {
+  ctrl *f = top(c);
+  if (f->kind != C_TRY && f->kind != C_CATCH)
+    fail(c, KVM_ERR_MALFORMED, all ? "catch_all without try" : "catch without try");
+  if (f->caught_all) fail(c, KVM_ERR_MALFORMED, "catch after catch_all");
+  uint32_t x = all ? KVM_CATCH_ALL : rd_u32(c);
+  const kvm_functype *tt = all ? NULL : tag_type(c, x);
+  check_top(c, f->results, f->nr);
+  if (c->reach) emit_branch(c, f);
+  close_frame(c);
+  if (f->kind == C_TRY) c->hs[f->handler].end = c->nins;
+  f->kind = C_CATCH;
+  f->caught_all = all;
+  f->unreachable = false;
+  c->reach = false;
+  c->sh = f->height = f->base;
+  push(c, KVM_EXNREF);
+  f->height = f->base + 1;
+  if (f->entry_reach) {
+    uint32_t base, block;
+    place_label(c, &base, &block);
+    uint32_t exn = slot_of_height(c, f->base);
+    uint32_t k = add_catch(c, f->handler,
+                           (kvm_catch){.tag = x, .dst = exn + 1, .exn = exn, .target = c->nins});
+    add_charge(c, CH_PAD, k, base, block);
+  }
+  for (uint32_t i = 0; tt && i < tt->nparams; i++) push(c, tt->params[i]);
+}
+
+/* Legacy try ... delegate l: what the body does not catch goes to the
+ * handler around label l (outside the try), skipping those in between. */
+static void op_delegate(comp *c) {
+  ctrl *f = top(c);
+  if (f->kind != C_TRY) fail(c, KVM_ERR_MALFORMED, "delegate without try");
+  uint32_t l = rd_u32(c);
+  if (l >= c->cn - 1) invalid(c, "unknown label");
+  c->hs[f->handler].parent = enclosing_handler(c, c->cn - 2 - l);
+  op_end(c);
+}
+
+static void op_throw(comp *c, uint32_t x) {
+  const kvm_functype *tt = tag_type(c, x);
+  for (uint32_t i = tt->nparams; i-- > 0;) pop(c, tt->params[i]);
+  uint32_t h = c->sh;
+  if (c->reach) {
+    /* the payload in consecutive slots, as a call's arguments */
+    for (uint32_t i = 0; i < tt->nparams; i++) materialize(c, h + i);
+    uint32_t i = emit(c, KVM_OP_THROW);
+    c->ins[i].a = slot_of_height(c, h);
+    c->ins[i].b = x;
+  }
+  mark_unreachable(c);
+}
+
 static void op_select(comp *c, bool typed) {
   uint8_t t = T_ANY;
   if (typed) {
     uint32_t n = rd_u32(c);
     if (n != 1) invalid(c, "invalid result arity");
-    t = rd_u8(c);
-    if (!is_valtype(t)) fail(c, KVM_ERR_MALFORMED, "malformed value type");
+    t = valtype_after(c, rd_u8(c));
   }
   entry cond = pop(c, KVM_I32);
   entry y = pop(c, t);
@@ -1495,6 +1722,36 @@ static void instruction(comp *c, uint8_t op) {
   case 0x05:
     op_else(c);
     return;
+  case 0x06: { /* try */
+    ctrl t;
+    read_blocktype(c, &t);
+    enter_block(c, C_TRY, t);
+    open_handler(c);
+    return;
+  }
+  case 0x07:
+  case 0x19:
+    op_catch(c, op == 0x19);
+    return;
+  case 0x08:
+    op_throw(c, rd_u32(c));
+    return;
+  case 0x09: { /* rethrow */
+    ctrl *f = label_at(c, rd_u32(c));
+    if (f->kind != C_CATCH) invalid(c, "invalid rethrow label");
+    if (c->reach) emit_op(c, KVM_OP_RETHROW, 0, slot_of_height(c, f->base), 0);
+    mark_unreachable(c);
+    return;
+  }
+  case 0x0a: { /* throw_ref */
+    entry e = pop(c, KVM_EXNREF);
+    if (c->reach) emit_op(c, KVM_OP_THROW_REF, 0, src_slot(c, &e, c->sh), 0);
+    mark_unreachable(c);
+    return;
+  }
+  case 0x1f:
+    op_try_table(c);
+    return;
   case 0x0c: { /* br */
     ctrl *f = label_at(c, rd_u32(c));
     const kvm_valtype *types;
@@ -1538,6 +1795,22 @@ static void instruction(comp *c, uint8_t op) {
     if (c->m->tables[t].elem != KVM_FUNCREF) invalid(c, "type mismatch");
     entry idx = pop(c, KVM_I32);
     op_call(c, &c->m->types[y], KVM_OP_CALL_INDIRECT, y, t, &idx);
+    return;
+  }
+  case 0x12: { /* return_call */
+    uint32_t x = rd_u32(c);
+    if (x >= c->m->nfuncs) invalid(c, "unknown function");
+    op_return_call(c, &c->m->types[c->m->func_types[x]], KVM_OP_RETURN_CALL, x, 0, NULL);
+    return;
+  }
+  case 0x13: { /* return_call_indirect */
+    uint32_t y = rd_u32(c);
+    uint32_t t = rd_u32(c);
+    check_table(c, t);
+    if (y >= c->m->ntypes) invalid(c, "unknown type");
+    if (c->m->tables[t].elem != KVM_FUNCREF) invalid(c, "type mismatch");
+    entry idx = pop(c, KVM_I32);
+    op_return_call(c, &c->m->types[y], KVM_OP_RETURN_CALL_INDIRECT, y, t, &idx);
     return;
   }
   case 0x1a: /* drop */
@@ -1714,10 +1987,9 @@ static void read_locals(comp *c) {
   const uint8_t *save = c->r.p;
   for (uint32_t g = 0; g < groups; g++) {
     uint32_t n = rd_u32(c);
-    uint8_t t = rd_u8(c);
     total += n;
     if (total > MAX_LOCALS) fail(c, KVM_ERR_MALFORMED, "too many locals");
-    if (!is_valtype(t)) fail(c, KVM_ERR_MALFORMED, "malformed value type");
+    valtype_after(c, rd_u8(c));
   }
   c->nlocals = (uint32_t)total;
   c->ltypes = malloc(total ? total : 1);
@@ -1728,7 +2000,7 @@ static void read_locals(comp *c) {
   uint32_t at = c->ft->nparams;
   for (uint32_t g = 0; g < groups; g++) {
     uint32_t n = rd_u32(c);
-    uint8_t t = rd_u8(c);
+    uint8_t t = valtype_after(c, rd_u8(c));
     memset(c->ltypes + at, t, n);
     at += n;
   }
@@ -1747,12 +2019,31 @@ static void scan_rest(comp *c) {
     case 0x02:
     case 0x03:
     case 0x04:
+    case 0x06:
       read_check(c, kvm_read_s33(&c->r, &v));
       depth++;
       break;
+    case 0x1f: {
+      read_check(c, kvm_read_s33(&c->r, &v));
+      uint32_t n = rd_u32(c);
+      for (uint32_t i = 0; i < n; i++) {
+        if (rd_u8(c) < 2) rd_u32(c);
+        rd_u32(c);
+      }
+      depth++;
+      break;
+    }
     case 0x0b:
       depth--;
       break;
+    case 0x18:
+      rd_u32(c);
+      depth--;
+      break;
+    case 0x07:
+    case 0x08:
+    case 0x09:
+    case 0x12:
     case 0x0c:
     case 0x0d:
     case 0x10:
@@ -1772,6 +2063,7 @@ static void scan_rest(comp *c) {
       break;
     }
     case 0x11:
+    case 0x13:
       rd_u32(c);
       rd_u32(c);
       break;
@@ -1839,7 +2131,8 @@ static void scan_rest(comp *c) {
       if ((op >= 0x28 && op <= 0x3e)) {
         rd_u32(c);
         rd_u32(c);
-      } else if (!(op <= 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b ||
+      } else if (!(op <= 0x01 || op == 0x05 || op == 0x0a || op == 0x0f || op == 0x19 ||
+                   op == 0x1a || op == 0x1b ||
                    (op >= 0x45 && op <= 0xc4) || op == 0xd1)) {
         fail(c, KVM_ERR_MALFORMED, "illegal opcode");
       }
@@ -1852,6 +2145,29 @@ static void resolve_handlers(kvm_ins *ins, uint32_t n) {
   const void *const *h = kvm_interp_handlers();
   if (!h) return;
   for (uint32_t i = 0; i < n; i++) ins[i].h = h[ins[i].op];
+}
+
+/* Hands the handler table to the code, each handler's catch clauses made
+ * consecutive (a clause of an outer try can follow those of one nested in
+ * an earlier clause). */
+static void finish_handlers(comp *c, struct kvm_code *code) {
+  if (!c->nhs) return;
+  code->handlers = malloc(c->nhs * sizeof *code->handlers);
+  code->catches = malloc((c->ncats ? c->ncats : 1) * sizeof *code->catches);
+  if (!code->handlers || !code->catches) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
+  memcpy(code->handlers, c->hs, c->nhs * sizeof *c->hs);
+  code->nhandlers = c->nhs;
+  for (uint32_t k = 0; k < c->ncats; k++) code->handlers[c->cat_h[k]].n++;
+  uint32_t at = 0;
+  for (uint32_t h = 0; h < c->nhs; h++) {
+    code->handlers[h].first = at;
+    at += code->handlers[h].n;
+    code->handlers[h].n = 0;
+  }
+  for (uint32_t k = 0; k < c->ncats; k++) {
+    kvm_handler *h = &code->handlers[c->cat_h[k]];
+    code->catches[h->first + h->n++] = c->cats[k];
+  }
 }
 
 static void compile_body(comp *c, kvm_funcdef *def) {
@@ -1869,18 +2185,25 @@ static void compile_body(comp *c, kvm_funcdef *def) {
   for (;;) {
     c->cur_off = (uint32_t)kvm_reader_offset(&c->r);
     uint8_t op = rd_u8(c);
-    c->depth_after = c->cn + (op == 0x0b ? -1u : op >= 0x02 && op <= 0x04 ? 1 : 0);
+    bool opens = (op >= 0x02 && op <= 0x04) || op == 0x06 || op == 0x1f;
+    c->depth_after = c->cn + (op == 0x0b || op == 0x18 ? -1u : opens ? 1 : 0);
     if (op == 0x0b) {
       if (op_end(c)) break;
       continue;
     }
-    if (c->reach && op != 0x05) c->fuel_n++;
+    if (op == 0x18) {
+      op_delegate(c);
+      continue;
+    }
+    /* else, catch and catch_all only mark where a body ends */
+    if (c->reach && op != 0x05 && op != 0x07 && op != 0x19) c->fuel_n++;
     instruction(c, op);
   }
   if (c->r.p != c->r.end) fail(c, KVM_ERR_MALFORMED, "END opcode expected");
   end_block(c);
 
   struct kvm_code *code = c->code;
+  finish_handlers(c, code);
   code->ins = c->ins;
   code->offsets = c->offs;
   code->nins = c->nins;
@@ -1943,7 +2266,10 @@ bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
   free(c->written);
   free(c->depths);
   free(c->pend);
-  free(c->code);
+  free(c->hs);
+  free(c->cats);
+  free(c->cat_h);
+  kvm_code_free(c->code);
   free(c);
   return ok;
 }
@@ -1952,5 +2278,7 @@ void kvm_code_free(struct kvm_code *code) {
   if (!code) return;
   free(code->ins);
   free(code->offsets);
+  free(code->handlers);
+  free(code->catches);
   free(code);
 }

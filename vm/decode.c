@@ -33,6 +33,7 @@ enum {
   SEC_CODE = 10,
   SEC_DATA = 11,
   SEC_DATACOUNT = 12,
+  SEC_TAG = 13,
 };
 
 static const char *section_name(unsigned id) {
@@ -40,18 +41,21 @@ static const char *section_name(unsigned id) {
       "custom section",     "type section",    "import section", "function section",
       "table section",      "memory section",  "global section", "export section",
       "start section",      "element section", "code section",   "data section",
-      "data count section",
+      "data count section", "tag section",
   };
   return id < sizeof names / sizeof names[0] ? names[id] : "module";
 }
 
-/* Position of a section in the required order; data count sits between the
- * element and code sections although its id is 12. */
+/* Position of a section in the required order: ids 12 (data count) and 13
+ * (tag) came later than their places, after elements and memories. */
 static unsigned section_rank(unsigned id) {
-  if (id == SEC_DATACOUNT) return 10;
-  if (id == SEC_CODE) return 11;
-  if (id == SEC_DATA) return 12;
-  return id;
+  static const unsigned char rank[] = {
+      [SEC_TYPE] = 1,    [SEC_IMPORT] = 2,    [SEC_FUNCTION] = 3, [SEC_TABLE] = 4,
+      [SEC_MEMORY] = 5,  [SEC_TAG] = 6,       [SEC_GLOBAL] = 7,   [SEC_EXPORT] = 8,
+      [SEC_START] = 9,   [SEC_ELEMENT] = 10,  [SEC_DATACOUNT] = 11, [SEC_CODE] = 12,
+      [SEC_DATA] = 13,
+  };
+  return rank[id];
 }
 
 static bool failv(dec *d, kvm_error_kind kind, size_t offset, const char *fmt, va_list ap) {
@@ -193,7 +197,24 @@ static bool type_byte(dec *d, uint8_t *out) {
   return true;
 }
 
-static bool is_reftype(uint8_t b) { return b == KVM_FUNCREF || b == KVM_EXTERNREF; }
+static bool is_reftype(uint8_t b) {
+  return b == KVM_FUNCREF || b == KVM_EXTERNREF || b == KVM_EXNREF;
+}
+
+/* After 0x63 (`ref null`) or 0x64 (`ref`): a heap type. Only the nullable
+ * abstract ones are the engine's types (funcref, externref, exnref written
+ * out in full); the rest belong to typed function references and GC. */
+static bool heap_ref(dec *d, uint8_t prefix, kvm_valtype *out) {
+  size_t at = here(d);
+  uint8_t h = 0;
+  if (!type_byte(d, &h)) return false;
+  if (prefix == 0x63 && is_reftype(h)) {
+    *out = (kvm_valtype)h;
+    return true;
+  }
+  return malformed_at(d, at, "malformed reference type: %s heap type 0x%02x is not supported",
+                      prefix == 0x64 ? "non-null" : "nullable", h);
+}
 
 static bool valtype(dec *d, kvm_valtype *out) {
   size_t at = here(d);
@@ -206,8 +227,12 @@ static bool valtype(dec *d, kvm_valtype *out) {
   case KVM_F64:
   case KVM_FUNCREF:
   case KVM_EXTERNREF:
+  case KVM_EXNREF:
     *out = (kvm_valtype)b;
     return true;
+  case 0x63:
+  case 0x64:
+    return heap_ref(d, b, out);
   case KVM_V128:
     return malformed_at(d, at, "malformed value type: v128 (SIMD) is not supported");
   default:
@@ -219,6 +244,7 @@ static bool reftype(dec *d, kvm_valtype *out) {
   size_t at = here(d);
   uint8_t b = 0;
   if (!type_byte(d, &b)) return false;
+  if (b == 0x63 || b == 0x64) return heap_ref(d, b, out);
   if (!is_reftype(b)) return malformed_at(d, at, "malformed reference type 0x%02x", b);
   *out = (kvm_valtype)b;
   return true;
@@ -270,6 +296,28 @@ static bool global_type(dec *d, kvm_globaltype *g) {
   return true;
 }
 
+/* A tag's type: attribute 0 (exception) and a function type without results. */
+static bool tag_type(dec *d, uint32_t *type_index) {
+  size_t at = here(d);
+  uint8_t attr = 0;
+  if (!u8(d, &attr)) return false;
+  if (attr != 0) return malformed_at(d, at, "malformed tag attribute 0x%02x", attr);
+  at = here(d);
+  if (!u32(d, type_index)) return false;
+  if (*type_index >= d->m->ntypes) return invalid_at(d, at, "unknown type %u", *type_index);
+  if (d->m->types[*type_index].nresults)
+    return invalid_at(d, at, "non-empty tag result type (type %u)", *type_index);
+  return true;
+}
+
+static bool add_tag(dec *d, uint32_t type_index) {
+  kvm_module *m = d->m;
+  m->tag_types = grow_array(d, m->tag_types, m->ntags + 1, sizeof *m->tag_types);
+  if (!m->tag_types) return false;
+  m->tag_types[m->ntags++] = type_index;
+  return true;
+}
+
 static bool ensure_declared(dec *d) {
   kvm_module *m = d->m;
   if (m->func_declared || m->nfuncs == 0) return true;
@@ -283,10 +331,11 @@ static bool declare_func(dec *d, uint32_t f) {
   return true;
 }
 
-/* Whether op starts an instruction of WebAssembly 2.0 (SIMD aside): inside a
- * constant expression anything else is malformed rather than invalid. */
+/* Whether op starts an instruction the engine knows (WebAssembly 2.0 but
+ * SIMD, exception handling, tail calls): inside a constant expression
+ * anything else is malformed rather than invalid. */
 static bool opcode_exists(uint8_t op) {
-  return op <= 0x05 || (op >= 0x0B && op <= 0x11) || (op >= 0x1A && op <= 0x1C) ||
+  return op <= 0x13 || (op >= 0x18 && op <= 0x1C) || op == 0x1F ||
          (op >= 0x20 && op <= 0x26) || (op >= 0x28 && op <= 0xC4) || (op >= 0xD0 && op <= 0xD2) ||
          op == 0xFC;
 }
@@ -330,9 +379,14 @@ static bool const_expr(dec *d, kvm_valtype want, kvm_constexpr *out) {
       top = KVM_F64;
       break;
     }
-    case 0xD0:
-      if (!reftype(d, &top)) return false;
+    case 0xD0: { /* ref.null names a heap type, coded as its nullable reference type */
+      uint8_t h = 0;
+      size_t hat = here(d);
+      if (!type_byte(d, &h)) return false;
+      if (!is_reftype(h)) return malformed_at(d, hat, "malformed heap type 0x%02x", h);
+      top = (kvm_valtype)h;
       break;
+    }
     case 0xD2: {
       uint32_t f = 0;
       if (!u32(d, &f)) return false;
@@ -455,6 +509,11 @@ static bool import_section(dec *d) {
       m->global_types[m->nglobals++] = im->global;
       m->nglobal_imports++;
       break;
+    case KVM_EXTERN_TAG:
+      im->kind = KVM_EXTERN_TAG;
+      if (!tag_type(d, &im->type_index) || !add_tag(d, im->type_index)) return false;
+      m->ntag_imports++;
+      break;
     default:
       return malformed_at(d, at, "malformed import kind 0x%02x", kind);
     }
@@ -510,6 +569,18 @@ static bool memory_section(dec *d) {
     if (!memory_type(d, &m->mems[m->nmems])) return false;
     m->nmems++;
     if (m->nmems > 1) return invalid_at(d, at, "multiple memories");
+  }
+  return true;
+}
+
+static bool tag_section(dec *d) {
+  uint32_t n = 0;
+  if (!len32(d, &n)) return false;
+  d->item = "tag";
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t t = 0;
+    d->index = d->m->ntags;
+    if (!tag_type(d, &t) || !add_tag(d, t)) return false;
   }
   return true;
 }
@@ -570,6 +641,9 @@ static bool export_section(dec *d) {
       break;
     case KVM_EXTERN_GLOBAL:
       limit = m->nglobals, what = "global";
+      break;
+    case KVM_EXTERN_TAG:
+      limit = m->ntags, what = "tag";
       break;
     default:
       return malformed_at(d, at, "malformed export kind 0x%02x", kind);
@@ -794,6 +868,8 @@ static bool section(dec *d, uint8_t id, const uint8_t *end) {
     return code_section(d);
   case SEC_DATA:
     return data_section(d);
+  case SEC_TAG:
+    return tag_section(d);
   }
   return false;
 }
@@ -817,7 +893,7 @@ bool kvm_decode(kvm_module *m, kvm_error *err) {
     d.section = "module";
     d.item = NULL;
     if (!u8(&d, &id)) return false;
-    if (id > SEC_DATACOUNT) return malformed_at(&d, at, "malformed section id %u", id);
+    if (id > SEC_TAG) return malformed_at(&d, at, "malformed section id %u", id);
     if (!len32(&d, &size)) return false;
     /* len32 lets the size overshoot the binary by the bytes of its own LEB;
      * such a section is read to the end of the binary and then fails. */
@@ -833,7 +909,12 @@ bool kvm_decode(kvm_module *m, kvm_error *err) {
     d.section = section_name(id);
     if (id == SEC_CODE) seen_code = true;
     if (id == SEC_DATA) seen_data = true;
-    if (!section(&d, id, end)) return false;
+    /* reads stop at the section's end: what runs past it is cut short */
+    const uint8_t *module_end = d.r.end;
+    d.r.end = end;
+    bool ok = section(&d, id, end);
+    d.r.end = module_end;
+    if (!ok) return false;
     d.item = NULL;
     if (truncated && id == SEC_CUSTOM) return read_failed(&d);
     if (truncated || d.r.p != end) return malformed_at(&d, at, "section size mismatch");

@@ -110,7 +110,8 @@ static const char *import_mismatch(const kvm_module *m, const kvm_import *im, co
     break;
   }
   case KVM_EXTERN_TAG:
-    snprintf(detail, n, "tags are not supported");
+    if (kvm_functype_equal(x->of.tag->type, &m->types[im->type_index])) return NULL;
+    snprintf(detail, n, "the tag's parameter types differ");
     break;
   }
   return "incompatible import type";
@@ -145,7 +146,7 @@ static bool check_imports(const kvm_module *m, const kvm_extern *imports, size_t
 /* Imports fill the first entries of each index space, in order. */
 static void link_imports(kvm_instance *inst, const kvm_extern *imports) {
   const kvm_module *m = inst->module;
-  uint32_t nf = 0, nt = 0, nm = 0, ng = 0;
+  uint32_t nf = 0, nt = 0, nm = 0, ng = 0, nx = 0;
   for (uint32_t i = 0; i < m->nimports; i++) {
     switch (m->imports[i].kind) {
     case KVM_EXTERN_FUNC:
@@ -161,6 +162,7 @@ static void link_imports(kvm_instance *inst, const kvm_extern *imports) {
       inst->globals[ng++] = imports[i].of.global;
       break;
     case KVM_EXTERN_TAG:
+      inst->tags[nx++] = imports[i].of.tag;
       break;
     }
   }
@@ -194,6 +196,11 @@ static bool create_objects(kvm_store *s, kvm_instance *inst, kvm_error *err) {
     g->type = m->global_types[i];
     g->val = eval_const(inst, &m->globals[i - m->nglobal_imports].init);
     inst->globals[i] = g;
+  }
+  for (uint32_t i = m->ntag_imports; i < m->ntags; i++) {
+    kvm_tag *t = &inst->own_tags[i - m->ntag_imports];
+    t->type = &m->types[m->tag_types[i]];
+    inst->tags[i] = t;
   }
   return true;
 }
@@ -285,6 +292,8 @@ kvm_instance *kvm_instantiate(kvm_store *s, const kvm_module *m, const kvm_exter
   inst->tables = alloc_array(m->ntables, sizeof *inst->tables, &ok);
   inst->mems = alloc_array(m->nmems, sizeof *inst->mems, &ok);
   inst->globals = alloc_array(m->nglobals, sizeof *inst->globals, &ok);
+  inst->tags = alloc_array(m->ntags, sizeof *inst->tags, &ok);
+  inst->own_tags = alloc_array(m->ntags - m->ntag_imports, sizeof *inst->own_tags, &ok);
   inst->type_ids = alloc_array(m->ntypes, sizeof *inst->type_ids, &ok);
   inst->elem_refs = alloc_array(m->nelems, sizeof *inst->elem_refs, &ok);
   inst->elem_lens = alloc_array(m->nelems, sizeof *inst->elem_lens, &ok);
@@ -332,6 +341,8 @@ void kvm_instance_destroy(kvm_instance *inst) {
   free(inst->type_ids);
   free(inst->own_funcs);
   free(inst->own_globals);
+  free(inst->tags);
+  free(inst->own_tags);
   free(inst);
 }
 
@@ -356,7 +367,7 @@ bool kvm_instance_export(const kvm_instance *inst, const char *name, size_t name
       out->of.global = inst->globals[e->index];
       break;
     case KVM_EXTERN_TAG:
-      out->of.tag = NULL;
+      out->of.tag = inst->tags[e->index];
       break;
     }
     return true;

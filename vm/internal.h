@@ -127,6 +127,9 @@ struct kvm_module {
   kvm_globaltype *global_types; /* all nglobals */
   kvm_global_def *globals;      /* nglobals - nglobal_imports defined */
 
+  uint32_t ntags, ntag_imports;
+  uint32_t *tag_types; /* type index of each tag, imports first */
+
   kvm_export *exports;
   uint32_t nexports;
 
@@ -157,6 +160,20 @@ struct kvm_func {
   void *env;
 };
 
+/* A tag: identity matters, the type says what its exceptions carry. */
+struct kvm_tag {
+  const kvm_functype *type; /* points into the defining module or the tag's own block */
+};
+
+/* An exception: its tag and payload, owned by the store's exception heap
+ * (exn.c), which frees it once nothing refers to it. */
+struct kvm_exn {
+  kvm_tag *tag;
+  uint32_t n;
+  bool marked;
+  kvm_slot vals[];
+};
+
 struct kvm_memory {
   uint8_t *data;     /* size bytes accessible; moves only on grow */
   uint64_t size;     /* bytes */
@@ -184,12 +201,14 @@ struct kvm_instance {
   kvm_table **tables;
   kvm_memory **mems;
   kvm_global **globals;
+  kvm_tag **tags;
   uint32_t *type_ids;  /* canonical id for each module type index */
   void ***elem_refs;   /* evaluated passive elem segments; NULL once dropped */
   uint32_t *elem_lens; /* 0 once dropped */
   bool *data_dropped;
   kvm_func *own_funcs;     /* the defined functions funcs[] points at; owned */
   kvm_global *own_globals; /* the defined globals globals[] points at; owned */
+  kvm_tag *own_tags;       /* the defined tags tags[] points at; owned */
 };
 
 struct kvm_caller {
@@ -217,6 +236,11 @@ struct kvm_store {
   int64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
   double deadline_s;
   atomic_int interrupt;
+
+  /* the exception heap (exn.c): every live kvm_exn, and the count at which
+   * the next allocation first collects the unreachable ones */
+  kvm_exn **exns;
+  size_t nexns, cap_exns, gc_at;
 
   /* memory limits */
   uint64_t max_memory_bytes, growth_budget, grown_bytes;
@@ -265,7 +289,7 @@ int64_t kvm_table_grow_internal(kvm_table *t, uint32_t delta, void *init);
 
 /* store.c: every runtime object is registered with the store that frees it.
  * On failure (out of memory) the object is destroyed and false returned. */
-enum { KVM_OBJ_FUNC, KVM_OBJ_TABLE, KVM_OBJ_MEMORY, KVM_OBJ_GLOBAL, KVM_OBJ_INSTANCE };
+enum { KVM_OBJ_FUNC, KVM_OBJ_TABLE, KVM_OBJ_MEMORY, KVM_OBJ_GLOBAL, KVM_OBJ_INSTANCE, KVM_OBJ_TAG };
 bool kvm_store_adopt(kvm_store *s, void *obj, uint8_t kind);
 
 /* memory.c: creation with the store's memory cap applied (err may be NULL),
@@ -277,6 +301,15 @@ void kvm_memory_destroy(kvm_memory *mem);
 void kvm_table_destroy(kvm_table *t);
 /* instance.c */
 void kvm_instance_destroy(kvm_instance *inst);
+
+/* exn.c: a new exception of `tag` with payload vals (n = the tag's
+ * parameter count), or NULL when out of memory. May first free unreachable
+ * exceptions: the roots are the value stack below `top`, the store's globals
+ * and tables, and vals itself. kvm_exn_free_all empties the heap. */
+kvm_exn *kvm_exn_new(kvm_store *s, kvm_tag *tag, const kvm_slot *vals, const kvm_slot *top);
+/* Whether p is an exception the store holds (to check an embedder's exnref). */
+bool kvm_exn_live(const kvm_store *s, const void *p);
+void kvm_exn_free_all(kvm_store *s);
 
 /* Canonical id of a function type in the store (interned on first use). */
 uint32_t kvm_store_type_id(kvm_store *s, const kvm_functype *t);

@@ -1,7 +1,8 @@
 /* interp.c — runs compiled code: the dispatch loop (threaded or switch, same
- * handler bodies), Wasm calls on the vm's own frame stack, host calls and
- * host re-entry, traps with their locations, and fuel/deadline/interrupt
- * metering at basic-block boundaries. */
+ * handler bodies), Wasm calls and tail calls on the vm's own frame stack,
+ * host calls and host re-entry, exceptions unwinding to their handlers,
+ * traps with their locations, and fuel/deadline/interrupt metering at
+ * basic-block boundaries. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,27 @@ static bool call_host(kvm_store *s, kvm_func *f, kvm_instance *inst, kvm_slot *s
   return ok;
 }
 
+/* A host function called from Wasm, its arguments at slots: the slots above
+ * are free for the calls it makes back into the guest. */
+static bool call_host_at(kvm_store *s, kvm_func *f, kvm_instance *inst, kvm_slot *slots,
+                         uint32_t depth, kvm_trap *trap) {
+  const kvm_functype *t = f->type;
+  size_t saved = s->stack_used;
+  s->stack_used = (size_t)(slots - s->stack) + (t->nparams > t->nresults ? t->nparams : t->nresults);
+  s->call_depth = depth;
+  bool ok = call_host(s, f, inst, slots, trap);
+  s->stack_used = saved;
+  return ok;
+}
+
+/* The innermost handler covering instruction pos: handlers are in the order
+ * their blocks open, and their ranges nest. */
+static uint32_t innermost_handler(const struct kvm_code *code, uint32_t pos) {
+  for (uint32_t h = code->nhandlers; h-- > 0;)
+    if (code->handlers[h].start <= pos && pos < code->handlers[h].end) return h;
+  return KVM_NO_HANDLER;
+}
+
 #ifdef KVM_THREADED
 #define OP(name) L_##name:
 #define JUMP() goto * ip->h
@@ -343,6 +365,8 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
   int64_t slice = 0;
   kvm_trap_kind tk = KVM_TRAP_NONE;
   bool host_trap = false;
+  kvm_exn *ex = NULL;     /* the exception being thrown */
+  bool skip_frame = false; /* it came from a host function the frame tail-called */
 
   if (depth >= maxd) TRAP(KVM_TRAP_STACK_EXHAUSTED);
   frames[depth++] = (frame){NULL, NULL, NULL};
@@ -350,21 +374,21 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
 
 do_call:
   if (f->host) {
-    const kvm_functype *t = f->type;
-    size_t saved = s->stack_used;
-    size_t top = (size_t)(nfp - s->stack) + (t->nparams > t->nresults ? t->nparams : t->nresults);
-    s->stack_used = top;
-    s->call_depth = depth;
+    /* the host's own calls into the guest meter from the store */
     s->fuel_left += (uint64_t)slice;
     slice = 0;
-    bool ok = call_host(s, f, inst, nfp, trap);
-    s->stack_used = saved;
+    bool ok = call_host_at(s, f, inst, nfp, depth, trap);
+    LOAD_MEM();
     if (!ok) {
+      if (trap->kind == KVM_TRAP_EXCEPTION) {
+        ex = trap->exception;
+        slice += ip->t; /* the rest of the call's block will not run */
+        goto do_throw;
+      }
       host_trap = true;
       tk = trap->kind;
       goto trapped;
     }
-    LOAD_MEM();
     NEXT();
   }
   if (UNLIKELY(depth >= maxd)) TRAP(KVM_TRAP_STACK_EXHAUSTED);
@@ -769,6 +793,51 @@ dispatch:
 
     OP(RET) { goto do_return; }
 
+    /* a = first argument slot, b = function index: the callee takes over
+     * the frame, its arguments moved to its bottom. */
+    OP(RETURN_CALL) {
+      f = inst->funcs[ip->b];
+      nfp = fp + ip->a;
+      goto do_tail_call;
+    }
+
+    /* a = first argument slot, b = type index, c = table, k = index slot. */
+    OP(RETURN_CALL_INDIRECT) {
+      kvm_table *t = inst->tables[ip->c];
+      uint32_t i = fp[ip->k.u32].u32;
+      if (UNLIKELY(i >= t->size)) TRAP(KVM_TRAP_UNDEFINED_ELEMENT);
+      f = t->elems[i];
+      if (UNLIKELY(!f)) TRAP(KVM_TRAP_UNINITIALIZED_ELEMENT);
+      if (UNLIKELY(f->type_id != inst->type_ids[ip->b])) TRAP(KVM_TRAP_INDIRECT_TYPE);
+      nfp = fp + ip->a;
+      goto do_tail_call;
+    }
+
+    /* a = first payload slot, b = tag index. The frame's slots end the
+     * value stack that the new exception's allocation may scan. */
+    OP(THROW) {
+      ex = kvm_exn_new(s, inst->tags[ip->b], fp + ip->a, fp + cur->def->code->frame_size);
+      if (UNLIKELY(!ex)) {
+        kvm_set_trap(trap, KVM_TRAP_HOST, "out of host memory for an exception");
+        host_trap = true;
+        TRAP(KVM_TRAP_HOST);
+      }
+      goto do_throw;
+    }
+
+    /* b = the exnref's slot */
+    OP(THROW_REF) {
+      ex = fp[ip->b].ref;
+      if (UNLIKELY(!ex)) TRAP(KVM_TRAP_NULL_EXCEPTION);
+      goto do_throw;
+    }
+
+    /* b = the slot where a legacy catch keeps what it caught */
+    OP(RETHROW) {
+      ex = fp[ip->b].ref;
+      goto do_throw;
+    }
+
     /* a = first argument slot (the callee's frame), b = function index. */
     OP(CALL) {
       f = inst->funcs[ip->b];
@@ -971,6 +1040,79 @@ out_of_slice : {
   kvm_trap_kind k = refill(s, &slice);
   if (k != KVM_TRAP_NONE) TRAP(k);
   JUMP();
+}
+
+do_tail_call : {
+  memmove(fp, nfp, (size_t)f->type->nparams * sizeof *fp);
+  if (f->host) {
+    s->fuel_left += (uint64_t)slice;
+    slice = 0;
+    bool ok = call_host_at(s, f, inst, fp, depth, trap);
+    LOAD_MEM();
+    if (!ok) {
+      if (trap->kind == KVM_TRAP_EXCEPTION) {
+        /* this frame is gone: its handlers no longer apply */
+        ex = trap->exception;
+        skip_frame = true;
+        goto do_throw;
+      }
+      host_trap = true;
+      tk = trap->kind;
+      goto trapped;
+    }
+    goto do_return;
+  }
+  code = f->def->code;
+  if (UNLIKELY(fp + code->frame_size > stack_end)) TRAP(KVM_TRAP_STACK_EXHAUSTED);
+  zero_locals(fp + code->nparams, fp + code->nlocals);
+  cur = f;
+  if (f->inst != inst) SWITCH_INSTANCE(f->inst);
+  ip = code->ins;
+  ENTER_BODY();
+}
+
+  /* Exception ex was thrown at ip: the first matching catch clause of the
+   * handlers around ip, then around each call site down the frames, takes
+   * it. Each frame left gives back the fuel of its block past the call. */
+do_throw : {
+  uint32_t origin_func = cur->index;
+  uint32_t origin_off = cur->def->code->offsets[ip - cur->def->code->ins];
+  for (;;) {
+    const struct kvm_code *bc = cur->def->code;
+    uint32_t h = skip_frame ? KVM_NO_HANDLER : innermost_handler(bc, (uint32_t)(ip - bc->ins));
+    skip_frame = false;
+    for (; h != KVM_NO_HANDLER; h = bc->handlers[h].parent) {
+      const kvm_handler *hd = &bc->handlers[h];
+      for (uint32_t k = 0; k < hd->n; k++) {
+        const kvm_catch *cl = &bc->catches[hd->first + k];
+        if (cl->tag != KVM_CATCH_ALL) {
+          if (inst->tags[cl->tag] != ex->tag) continue;
+          memcpy(fp + cl->dst, ex->vals, (size_t)ex->n * sizeof *fp);
+        }
+        if (cl->exn != KVM_NO_SLOT) fp[cl->exn].ref = ex;
+        if (cl->target == KVM_CATCH_RETURN) goto do_return;
+        ip = bc->ins + cl->target;
+        slice -= cl->fuel;
+        if (UNLIKELY(slice < 0)) goto out_of_slice;
+        JUMP();
+      }
+    }
+    frame *fr = &frames[--depth];
+    if (!fr->ret) {
+      kvm_set_trap(trap, KVM_TRAP_EXCEPTION, "%s", kvm_trap_kind_name(KVM_TRAP_EXCEPTION));
+      trap->exception = ex;
+      trap->func_index = origin_func;
+      trap->code_offset = origin_off;
+      s->call_depth = base_depth;
+      if (slice > 0) s->fuel_left += (uint64_t)slice;
+      return false;
+    }
+    ip = fr->ret - 1; /* the call */
+    fp = fr->fp;
+    cur = fr->func;
+    if (cur->inst != inst) SWITCH_INSTANCE(cur->inst);
+    slice += ip->t;
+  }
 }
 
 do_return : {

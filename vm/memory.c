@@ -178,7 +178,10 @@ int64_t kvm_table_grow_internal(kvm_table *t, uint32_t delta, void *init) {
   return old;
 }
 
+/* The embedder's exnrefs cannot be checked against the store's exception
+ * heap from here: tables of them start and grow with null only. */
 kvm_table *kvm_table_new(kvm_store *s, kvm_valtype elem, kvm_limits limits, void *init) {
+  if (elem == KVM_EXNREF && init) return NULL;
   return kvm_table_create(s, elem, limits, init, NULL);
 }
 
@@ -191,11 +194,12 @@ bool kvm_table_get(const kvm_table *t, uint32_t i, void **out) {
 }
 
 bool kvm_table_set(kvm_table *t, uint32_t i, void *ref) {
-  if (i >= t->size) return false;
+  if (i >= t->size || (t->elem == KVM_EXNREF && ref)) return false;
   t->elems[i] = ref;
   return true;
 }
 
 int64_t kvm_table_grow(kvm_table *t, uint32_t delta, void *init) {
+  if (t->elem == KVM_EXNREF && init) return -1;
   return kvm_table_grow_internal(t, delta, init);
 }

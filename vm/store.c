@@ -26,8 +26,9 @@ kvm_store *kvm_store_new(const kvm_config *cfg) {
 static void destroy_object(void *obj, uint8_t kind) {
   switch (kind) {
   case KVM_OBJ_FUNC:
+  case KVM_OBJ_TAG:
     free(obj);
-    break; /* a host function's type is in the same block */
+    break; /* a host function's or tag's type is in the same block */
   case KVM_OBJ_TABLE:
     kvm_table_destroy(obj);
     break;
@@ -48,6 +49,7 @@ void kvm_store_free(kvm_store *s) {
   for (size_t i = 0; i < s->nobjects; i++) destroy_object(s->objects[i], s->object_kinds[i]);
   free(s->objects);
   free(s->object_kinds);
+  kvm_exn_free_all(s);
   for (uint32_t i = 0; i < s->ntypes; i++) {
     free(s->types[i].params);
     free(s->types[i].results);
@@ -210,6 +212,10 @@ const char *kvm_trap_kind_name(kvm_trap_kind k) {
     return "host function failed";
   case KVM_TRAP_EXIT:
     return "exit";
+  case KVM_TRAP_EXCEPTION:
+    return "uncaught exception";
+  case KVM_TRAP_NULL_EXCEPTION:
+    return "null exception reference";
   case KVM_TRAP_KIND_COUNT:
     break;
   }
@@ -232,6 +238,8 @@ const char *kvm_valtype_name(kvm_valtype t) {
     return "funcref";
   case KVM_EXTERNREF:
     return "externref";
+  case KVM_EXNREF:
+    return "exnref";
   }
   return "unknown type";
 }

@@ -37,7 +37,7 @@ static void test_framing(void) {
          0x00, 0x00, 0x00);
   EXPECT("bad version", KVM_ERR_MALFORMED, "unknown binary version", 0x00, 0x61, 0x73, 0x6d, 0x02,
          0x00, 0x00, 0x00);
-  EXPECT("section id 13", KVM_ERR_MALFORMED, "malformed section id", HEADER, 0x0d, 0x00);
+  EXPECT("section id 14", KVM_ERR_MALFORMED, "malformed section id", HEADER, 0x0e, 0x00);
   /* type section claiming 7 bytes with 4 left */
   EXPECT("section too long", KVM_ERR_MALFORMED, "length out of bounds", HEADER, 0x01, 0x07, 0x02,
          0x60, 0x00, 0x00);
@@ -97,7 +97,7 @@ static void test_validation(void) {
   EXPECT("global type", KVM_ERR_INVALID, "type mismatch", HEADER, 0x06, 0x09, 0x01, 0x7f, 0x00,
          0x43, 0x00, 0x00, 0x00, 0x00, 0x0b);
   /* (global i32 (i32.const 0)) (global i32 (global.get 0)): only imports are visible */
-  EXPECT("global.get defined", KVM_ERR_INVALID, "unknown global", HEADER, 0x06, 0x09, 0x02, 0x7f,
+  EXPECT("global.get defined", KVM_ERR_INVALID, "unknown global", HEADER, 0x06, 0x0b, 0x02, 0x7f,
          0x00, 0x41, 0x00, 0x0b, 0x7f, 0x00, 0x23, 0x00, 0x0b);
   /* (import "" "" (global (mut i32))) (global i32 (global.get 0)) */
   EXPECT("global.get mutable", KVM_ERR_INVALID, "constant expression required", HEADER, 0x02, 0x06,

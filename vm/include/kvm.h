@@ -21,11 +21,13 @@ typedef enum kvm_valtype {
   KVM_V128 = 0x7B,
   KVM_FUNCREF = 0x70,
   KVM_EXTERNREF = 0x6F,
+  KVM_EXNREF = 0x69, /* a caught exception (exception handling) */
 } kvm_valtype;
 
 /* Floats travel as bit patterns so that NaN payloads survive unchanged.
  * A funcref is a kvm_func pointer; an externref is any pointer the embedder
- * chooses. NULL is the null reference of either type. */
+ * chooses; an exnref is a kvm_exn pointer. NULL is the null reference of
+ * each type. */
 typedef struct kvm_val {
   kvm_valtype type;
   union {
@@ -63,6 +65,8 @@ typedef enum kvm_trap_kind {
   KVM_TRAP_MEMORY_LIMIT,       /* "memory limit exceeded" */
   KVM_TRAP_HOST,               /* a host function failed; message is its own */
   KVM_TRAP_EXIT,               /* a host function ended the run (WASI proc_exit) */
+  KVM_TRAP_EXCEPTION,          /* "uncaught exception": trap.exception says which */
+  KVM_TRAP_NULL_EXCEPTION,     /* "null exception reference" (throw_ref of null) */
   KVM_TRAP_KIND_COUNT
 } kvm_trap_kind;
 
@@ -70,11 +74,14 @@ typedef enum kvm_trap_kind {
  * index space of the module whose code trapped (UINT32_MAX if none);
  * code_offset is the byte offset of the trapping instruction in the module
  * binary. */
+typedef struct kvm_exn kvm_exn;
+
 typedef struct kvm_trap {
   kvm_trap_kind kind;
   uint32_t func_index;
   uint32_t code_offset;
-  int32_t exit_code; /* KVM_TRAP_EXIT only */
+  int32_t exit_code;   /* KVM_TRAP_EXIT only */
+  kvm_exn *exception;  /* KVM_TRAP_EXCEPTION only: see kvm_exn_tag */
   char message[256];
 } kvm_trap;
 
@@ -103,6 +110,7 @@ typedef struct kvm_table kvm_table;
 typedef struct kvm_memory kvm_memory;
 typedef struct kvm_global kvm_global;
 typedef struct kvm_caller kvm_caller;
+typedef struct kvm_tag kvm_tag;
 
 typedef struct kvm_extern {
   kvm_extern_kind kind;
@@ -111,7 +119,7 @@ typedef struct kvm_extern {
     kvm_table *table;
     kvm_memory *memory;
     kvm_global *global;
-    void *tag;
+    kvm_tag *tag;
   } of;
 } kvm_extern;
 
@@ -132,7 +140,7 @@ typedef struct kvm_limits {
 /* The type of an import or export. Pointers stay valid as long as the module. */
 typedef struct kvm_externtype {
   kvm_extern_kind kind;
-  /* KVM_EXTERN_FUNC / KVM_EXTERN_TAG */
+  /* KVM_EXTERN_FUNC / KVM_EXTERN_TAG (a tag's type has parameters only) */
   uint32_t nparams, nresults;
   const kvm_valtype *params, *results;
   /* KVM_EXTERN_TABLE: elem type + limits; KVM_EXTERN_MEMORY: limits in pages */
@@ -232,6 +240,30 @@ kvm_store *kvm_caller_store(kvm_caller *c);
 void kvm_caller_trap(kvm_caller *c, kvm_trap_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- exceptions ------------------------------------------------------- */
+
+/* A tag names a kind of exception and the types of its payload. Tags are
+ * compared by identity: two tags with the same parameters are different. */
+kvm_tag *kvm_tag_new(kvm_store *s, const kvm_valtype *params, uint32_t nparams);
+void kvm_tag_type(const kvm_tag *t, kvm_externtype *out);
+
+/* An exception: its tag and payload. The store owns every exception and
+ * frees those nothing in it refers to any more; one the embedder was handed
+ * (trap.exception, an exnref result) stays valid until the store next runs
+ * Wasm code or throws. */
+kvm_tag *kvm_exn_tag(const kvm_exn *e);
+uint32_t kvm_exn_arity(const kvm_exn *e);
+kvm_val kvm_exn_arg(const kvm_exn *e, uint32_t i); /* i < kvm_exn_arity(e) */
+
+/* Inside a host function: throw a Wasm exception into the calling code, then
+ * return false. The Wasm handlers around the call may catch it; if none
+ * does, the outermost kvm_call ends with KVM_TRAP_EXCEPTION. Returns false
+ * (and sets a host trap instead) if args do not match the tag's parameters
+ * or memory runs out. kvm_caller_rethrow throws an existing exception, such
+ * as one a nested kvm_call ended with. */
+bool kvm_caller_throw(kvm_caller *c, kvm_tag *tag, const kvm_val *args, size_t nargs);
+void kvm_caller_rethrow(kvm_caller *c, kvm_exn *e);
+
 /* ---- memories, tables, globals ---------------------------------------- */
 
 kvm_memory *kvm_memory_new(kvm_store *s, kvm_limits pages);
@@ -243,12 +275,12 @@ int64_t kvm_memory_grow(kvm_memory *mem, uint64_t delta_pages);
 kvm_table *kvm_table_new(kvm_store *s, kvm_valtype elem, kvm_limits limits, void *init);
 uint32_t kvm_table_size(const kvm_table *t);
 bool kvm_table_get(const kvm_table *t, uint32_t i, void **out);
-bool kvm_table_set(kvm_table *t, uint32_t i, void *ref);
+bool kvm_table_set(kvm_table *t, uint32_t i, void *ref); /* false out of range or for an exnref */
 int64_t kvm_table_grow(kvm_table *t, uint32_t delta, void *init);
 
 kvm_global *kvm_global_new(kvm_store *s, kvm_valtype type, bool mut, kvm_val init);
 kvm_val kvm_global_get(const kvm_global *g);
-bool kvm_global_set(kvm_global *g, kvm_val v); /* false if immutable or wrong type */
+bool kvm_global_set(kvm_global *g, kvm_val v); /* false if immutable, wrong type or a non-null exnref */
 
 const char *kvm_trap_kind_name(kvm_trap_kind k); /* the spec's message for each kind */
 const char *kvm_valtype_name(kvm_valtype t);     /* "i32", "funcref", ... */
