@@ -94,6 +94,9 @@ typedef struct comp {
   uint32_t npend, pcap;
   uint32_t prod_pc;      /* last instruction whose destination is the top operand */
   uint32_t label_pc;     /* the last label placed: no instruction fuses across it */
+  uint32_t label_fuel;   /* fuel_n where it was placed */
+  uint32_t *label_brs;   /* the branches resolved to it */
+  uint32_t nlabel_brs, lbcap;
   kvm_handler *hs;       /* handler table entries, by the order their blocks open */
   uint32_t nhs, hcap;
   kvm_catch *cats; /* catch clauses, in the order read; handler of each in cat_h */
@@ -309,6 +312,8 @@ static void place_label(comp *c, uint32_t *base, uint32_t *block) {
   c->prologue = false;
   c->prod_pc = NONE; /* nothing fuses across a label */
   c->label_pc = c->nins;
+  c->label_fuel = c->fuel_n;
+  c->nlabel_brs = 0;
   *base = c->fuel_n;
   *block = c->block_id;
 }
@@ -319,6 +324,8 @@ static void resolve_chain(comp *c, uint32_t fix, uint32_t base, uint32_t block) 
     uint32_t next = (uint32_t)c->ins[fix].t;
     c->ins[fix].t = (int32_t)(c->nins - fix);
     add_charge(c, CH_BRANCH, fix, base, block);
+    c->label_brs = grow(c, c->label_brs, &c->lbcap, sizeof *c->label_brs, c->nlabel_brs + 1);
+    c->label_brs[c->nlabel_brs++] = fix;
     fix = next;
   }
 }
@@ -844,6 +851,30 @@ static void op_else(comp *c) {
   for (uint32_t i = 0; i < f->np; i++) push(c, f->params[i]);
 }
 
+/* The function ends at a label, with a one-instruction return at `at` and
+ * nothing to pay between: an unconditional branch to the label can return
+ * itself (an if's arm, a legacy try's body ending the function). What it
+ * was about to copy or step dies with the frame, unless it is the value
+ * returned. */
+static void thread_to_return(comp *c, uint32_t at) {
+  if (c->label_pc != at || c->fuel_n != c->label_fuel || c->nins != at + 1) return;
+  const kvm_ins ret = c->ins[at];
+  if (ret.op != KVM_OP_RET && ret.op != KVM_OP_RET1) return;
+  bool one = ret.op == KVM_OP_RET1;
+  for (uint32_t i = 0; i < c->nlabel_brs; i++) {
+    kvm_ins *p = &c->ins[c->label_brs[i]];
+    uint32_t from = ret.b;
+    if (p->op == KVM_OP_BR_COPY && one && p->b == ret.b)
+      from = p->c;
+    else if (p->op == KVM_OP_BR_INC && one && p->b == ret.b)
+      continue;
+    else if (p->op != KVM_OP_BR && p->op != KVM_OP_BR_COPY && p->op != KVM_OP_BR_INC)
+      continue;
+    p->op = ret.op;
+    p->b = from;
+  }
+}
+
 /* Returns true when the function's final end was reached. */
 static bool op_end(comp *c) {
   ctrl *f = top(c);
@@ -855,7 +886,11 @@ static bool op_end(comp *c) {
   }
   check_top(c, f->results, f->nr);
   if (f->kind == C_FUNC) {
-    if (c->reach) emit_return(c);
+    if (c->reach) {
+      uint32_t at = c->nins;
+      emit_return(c);
+      thread_to_return(c, at);
+    }
     close_frame(c);
     return true;
   }
@@ -2266,6 +2301,7 @@ bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
   free(c->written);
   free(c->depths);
   free(c->pend);
+  free(c->label_brs);
   free(c->hs);
   free(c->cats);
   free(c->cat_h);
