@@ -3,10 +3,13 @@
 
 # Measures the benchmark kernels (bench/kernels/*.c) natively, on
 # `kobako-wasm invoke` and on node, checks that all three agree on each
-# checksum, and prints one table of median times and slowdowns to native.
+# checksum, and prints one table of median times and slowdowns to native;
+# then a section on exception handling: the cost per throw (bench/eh/*.c) and
+# the cost of try blocks on a hot path (variants made by bench/try_wrap.rb).
 # Ruby 3.1, standard library only. `ruby bench/run.rb --help` lists the options.
 
 require 'optparse'
+require_relative 'try_wrap'
 
 ROOT = File.expand_path('..', __dir__)
 BENCH = File.join(ROOT, 'bench')
@@ -20,8 +23,28 @@ ALLOWED_FEATURES = %w[
 
 TARGET_SLOWDOWN = 6.0
 
+# The exception-handling kernels are the one place exception handling is
+# allowed on top of 2.0; each is built in both of clang's encodings of it.
+EH_FEATURES = (ALLOWED_FEATURES + ['exception-handling']).freeze
+EH_FLAVOURS = TryWrap::FLAVOURS
+
+# Kernels that run a second and third time with every function body in a try
+# block: fib enters and leaves one per call, stackvm runs its whole dispatch
+# loop inside one. With try blocks they must be no slower: up to 1.03x counts
+# as the noise between medians of runs of one module on a quiet machine.
+TRY_KERNELS = %w[fib stackvm].freeze
+TRY_NOISE = 0.03
+
+# V8 had exnref behind this flag before it shipped; a node whose V8 lacks the
+# flag refuses to start with it, which the probe takes as no exnref.
+NODE_EXNREF_FLAG = '--experimental-wasm-exnref'
+
+# wasm is the module's path; for an exception-handling kernel, a hash of one
+# path per flavour.
 KernelSpec = Struct.new(:name, :full, :quick, :wasm, :native) do
   def entry = "bench_#{name}"
+  def size(opts) = opts[:quick] ? quick : full
+  def modules = wasm.is_a?(Hash) ? wasm.values : [wasm]
 end
 
 # One runner's measurements of one kernel: whole-process times in ms per run,
@@ -46,17 +69,21 @@ end
 
 def parse_options
   opts = { runs: nil, quick: false, build_dir: File.join(ROOT, 'build'), kobako: nil,
-           node: 'node', use_kobako: true, use_node: true, build: true, only: nil, timeout: 300 }
+           node: 'node', use_kobako: true, use_node: true, build: true, only: nil, timeout: 300, eh: true }
   OptionParser.new do |o|
     o.banner = "usage: ruby bench/run.rb [options]\n" \
                'Builds the kernels (CMake target bench-kernels), runs each natively, on ' \
-               'kobako-wasm and on node, and prints medians and slowdowns.'
+               'kobako-wasm and on node, and prints medians and slowdowns; then the cost per throw ' \
+               'and of try blocks on a hot path.'
     o.on('--runs N', Integer, 'runs per kernel and runner; the median is reported (default 5, 1 with --quick)') do |n|
       die '--runs must be at least 1' if n < 1
       opts[:runs] = n
     end
     o.on('--quick', 'small sizes and one run: a smoke test, not a measurement') { opts[:quick] = true }
-    o.on('--only LIST', Array, 'only these kernels (comma-separated names)') { |l| opts[:only] = l }
+    o.on('--only LIST', Array, 'only these kernels (comma-separated names, from kernels/ and eh/)') do |l|
+      opts[:only] = l
+    end
+    o.on('--no-eh', 'skip the exception-handling section (throw kernels, try blocks)') { opts[:eh] = false }
     o.on('--build-dir DIR', 'CMake build tree holding bin/ and bench/ (default: build/ in the repository)') do |d|
       opts[:build_dir] = File.expand_path(d)
     end
@@ -110,26 +137,44 @@ def build(opts, default_kobako)
     die 'building kobako-wasm failed; fix the build, or pass --kobako PATH or --no-kobako'
 end
 
+# The kernels of kernels/ (WebAssembly 2.0) and, unless --no-eh, those of eh/
+# (one module per exception-handling flavour), as selected by --only.
 def discover_kernels(opts)
   out = File.join(opts[:build_dir], 'bench')
-  kernels = Dir[File.join(BENCH, 'kernels', '*.c')].sort.map do |src|
-    name = File.basename(src, '.c')
-    File.read(src) =~ /run\.rb sizes: full (\d+), quick (\d+)/ or
-      die "#{src} has no 'run.rb sizes: full N, quick M' comment"
-    KernelSpec.new(name, Integer(Regexp.last_match(1)), Integer(Regexp.last_match(2)),
-                File.join(out, "#{name}.wasm"), File.join(out, "#{name}-native"))
+  specs = lambda do |dir, &wasm|
+    Dir[File.join(BENCH, dir, '*.c')].sort.map do |src|
+      name = File.basename(src, '.c')
+      File.read(src) =~ /run\.rb sizes: full (\d+), quick (\d+)/ or
+        die "#{src} has no 'run.rb sizes: full N, quick M' comment"
+      KernelSpec.new(name, Integer(Regexp.last_match(1)), Integer(Regexp.last_match(2)),
+                     wasm.call(File.join(out, name)), File.join(out, "#{name}-native"))
+    end
   end
+  kernels = specs.call('kernels') { |base| "#{base}.wasm" }
+  eh_kernels = specs.call('eh') { |base| EH_FLAVOURS.to_h { |f| [f, "#{base}-#{f}.wasm"] } }
   if opts[:only]
-    unknown = opts[:only] - kernels.map(&:name)
-    die "no kernel named #{unknown.join(', ')}; have #{kernels.map(&:name).join(', ')}" unless unknown.empty?
+    known = (kernels + eh_kernels).map(&:name)
+    unknown = opts[:only] - known
+    die "no kernel named #{unknown.join(', ')}; have #{known.join(', ')}" unless unknown.empty?
     kernels.select! { |k| opts[:only].include?(k.name) }
+    eh_kernels.select! { |k| opts[:only].include?(k.name) }
   end
+  eh_kernels = [] unless opts[:eh]
+  die 'nothing to run: --only names only eh/ kernels, and --no-eh skips them' if kernels.empty? && eh_kernels.empty?
   kernels.each do |k|
     [k.wasm, k.native].each do |f|
       die "#{f} is missing; build the bench-kernels target (or drop --no-build)" unless File.exist?(f)
     end
   end
-  kernels
+  eh_kernels.each do |k|
+    [*k.modules, k.native].each do |f|
+      next if File.exist?(f)
+
+      die "#{f} is missing; build the bench-kernels target (or drop --no-build). The eh/ kernels also " \
+          "need guest/'s toolchain (llvm-ar-22), or pass --no-eh"
+    end
+  end
+  [kernels, eh_kernels]
 end
 
 def read_leb(bytes, pos)
@@ -173,17 +218,17 @@ def declared_features(path)
   nil
 end
 
-def check_features(kernels)
-  kernels.each do |k|
-    features = declared_features(k.wasm)
+def check_features(paths, allowed = ALLOWED_FEATURES, limit = 'WebAssembly 2.0 without SIMD')
+  paths.each do |path|
+    features = declared_features(path)
     if features.nil?
-      warn "run.rb: #{k.wasm} has no target_features section, so its features are unchecked"
+      warn "run.rb: #{path} has no target_features section, so its features are unchecked"
       next
     end
-    extra = features.select { |prefix, name| prefix != '-' && !ALLOWED_FEATURES.include?(name) }.map(&:last)
-    die "#{k.wasm} uses #{extra.join(', ')}, beyond WebAssembly 2.0 without SIMD" unless extra.empty?
+    extra = features.select { |prefix, name| prefix != '-' && !allowed.include?(name) }.map(&:last)
+    die "#{path} uses #{extra.join(', ')}, beyond #{limit}" unless extra.empty?
   rescue ArgumentError => e
-    die "#{k.wasm}: #{e.message}"
+    die "#{path}: #{e.message}"
   end
 end
 
@@ -225,15 +270,26 @@ end
 
 # One run of one kernel on one runner: fills result, or sets its error.
 def measure(runner, kernel, size, opts, result)
-  argv = case runner
-         when :native then [kernel.native, size.to_s]
-         when :kobako then [opts[:kobako], 'invoke', '--stats', kernel.wasm, kernel.entry, size.to_s]
-         when :node
-           # Without Liftoff node compiles with TurboFan before the call; with it
-           # a long-running call would stay in baseline code for good.
-           [opts[:node], '--no-liftoff', File.join(BENCH, 'node_invoke.mjs'), kernel.wasm, kernel.entry,
-            size.to_s]
-         end
+  run_once(command(runner, runner == :native ? kernel.native : kernel.wasm, kernel.entry, size, opts),
+           opts, result)
+end
+
+# The command line that runs entry(size) of program (a native executable or a
+# wasm module) on runner; node_flags go to node before the script.
+def command(runner, program, entry, size, opts, node_flags = [])
+  case runner
+  when :native then [program, size.to_s]
+  when :kobako then [opts[:kobako], 'invoke', '--stats', program, entry, size.to_s]
+  when :node
+    # Without Liftoff node compiles with TurboFan before the call; with it
+    # a long-running call would stay in baseline code for good.
+    [opts[:node], '--no-liftoff', *node_flags, File.join(BENCH, 'node_invoke.mjs'), program, entry, size.to_s]
+  end
+end
+
+# Runs argv once and adds its times, checksum and fuel to result, or sets its
+# error.
+def run_once(argv, opts, result)
   status, out, err, elapsed, timed_out = run_process(argv, opts[:timeout])
   detail = err.to_s.strip.lines.last(3).join.strip
   if timed_out
@@ -277,8 +333,9 @@ def main
   default_kobako = opts[:kobako].nil?
   opts[:kobako] ||= File.join(opts[:build_dir], 'bin', 'kobako-wasm')
   build(opts, default_kobako) if opts[:build]
-  kernels = discover_kernels(opts)
-  check_features(kernels)
+  kernels, eh_kernels = discover_kernels(opts)
+  check_features(kernels.map(&:wasm))
+  check_features(eh_kernels.flat_map(&:modules), EH_FEATURES, 'WebAssembly 2.0 without SIMD plus exception handling')
 
   runners = [:native]
   if opts[:use_kobako]
@@ -311,8 +368,16 @@ def main
     end
     $stderr.puts
   end
+  eh = opts[:eh] ? eh_section(kernels, eh_kernels, runners, opts, version) : nil
 
-  report(kernels, runners, results, opts, version)
+  failures = kernels.empty? ? [] : report(kernels, runners, results, opts, version)
+  failures += eh.report if eh
+  return if failures.empty?
+
+  puts
+  puts 'FAILED:'
+  failures.each { |f| puts "  #{f}" }
+  exit 1
 end
 
 def report(kernels, runners, results, opts, node_version)
@@ -386,12 +451,240 @@ def report(kernels, runners, results, opts, node_version)
          '(wasm3 and WAMR fast-interp measure about 11x and 13x on such kernels)'
     puts 'note: kernels that failed on kobako are left out of the geomean' if rows.any? { |r| r[:kobako_ratio].nil? }
   end
-  return if failures.empty?
+  failures
+end
 
-  puts
-  puts 'FAILED:'
-  failures.each { |f| puts "  #{f}" }
-  exit 1
+# ---- exception handling ---------------------------------------------------
+
+# One program of the exception-handling section on one runner: flavour is nil
+# for the native program and the plain (try-less) module. skip says why it
+# does not run at all (a node that cannot compile exnref), which is not a
+# failure.
+EhCase = Struct.new(:runner, :flavour, :program, :node_flags, :skip, :result) do
+  def label = [runner, flavour].compact.join(' ')
+  def failed? = !skip && result.error
+
+  # What the section times: the kernel or export call alone where the process
+  # reports it (native, node), the whole process for kobako, as in the main table.
+  def ms = runner == :kobako ? result.median : result.median(result.inner)
+end
+
+# The cases measured together, interleaved run by run: one throw kernel on
+# every runner, or one try kernel with and without try blocks.
+EhGroup = Struct.new(:kind, :kernel, :size, :cases) do
+  def sums = cases.map { |c| c.result.checksum }.compact
+  def mismatch? = sums.uniq.size > 1
+  def find(runner, flavour) = cases.find { |c| c.runner == runner && c.flavour == flavour }
+
+  def describe(c)
+    return "#{kernel.name} on #{c.label}" if kind == :throw
+
+    "#{kernel.name}#{c.flavour ? " +try #{c.flavour}" : ''} on #{c.runner}"
+  end
+end
+
+# The measured exception-handling section: report prints it and returns its
+# failures.
+EhSection = Struct.new(:groups, :runners, :opts, :node_version, :failures) do
+  def report
+    throws = groups.select { |g| g.kind == :throw }
+    tries = groups.select { |g| g.kind == :try }
+    puts
+    puts "exception handling (these modules use it on top of 2.0): median of #{opts[:runs]} run(s)" \
+         "#{opts[:quick] ? ' at --quick sizes' : ''}, times in ms"
+    report_throws(throws) unless throws.empty?
+    report_tries(tries) unless tries.empty?
+    failures + groups.flat_map do |g|
+      errors = g.cases.select(&:failed?).map { |c| "#{g.describe(c)}: #{c.result.error}" }
+      sums = g.cases.select { |c| c.result.checksum }.map { |c| "#{g.describe(c)} #{c.result.checksum}" }
+      errors << "#{g.kernel.name}: checksums differ (#{sums.join(', ')})" if g.mismatch?
+      errors
+    end
+  end
+
+  def report_throws(throws)
+    puts
+    puts '  throw kernels (bench/eh/NAME.c; SIZE setjmp/longjmp round trips): natively glibc\'s setjmp, in wasm'
+    puts '  guest/sjlj/\'s runtime, which clang\'s -wasm-enable-sjlj turns into a throw and a catch'
+    puts '  ms        native: the kernel call alone; kobako: whole process, as above; node: the export call alone'
+    puts '  ns/throw  ms / SIZE: one setjmp, two calls down, the longjmp, and the catch that lands it'
+    puts '  x native  ms over native\'s'
+    puts
+    rows = throws.flat_map do |g|
+      native = g.find(:native, nil)&.ms
+      g.cases.map do |c|
+        ms = c.failed? || c.skip ? nil : c.ms
+        note = if c.skip then 'n/a'
+               elsif c.failed? then 'FAILED'
+               elsif g.mismatch? then "MISMATCH #{c.result.checksum}"
+               else c.result.checksum.to_s
+               end
+        [g.kernel.name, g.size.to_s, c.label, c.skip ? 'n/a' : fmt_ms(ms),
+         c.skip ? 'n/a' : (ms ? format('%.1f', ms * 1e6 / g.size) : '-'),
+         c.skip ? 'n/a' : fmt_ratio(c.runner == :native ? nil : ratio(ms, native)), note]
+      end
+    end
+    print_table(%w[kernel size runner ms ns/throw x\ native checksum], rows)
+    skipped(throws)
+  end
+
+  def report_tries(tries)
+    puts
+    puts '  try blocks on the hot path: each function body of the kernel wrapped by bench/try_wrap.rb in'
+    puts '    legacy  try bt BODY catch_all unreachable end'
+    puts '    exnref  block try_table bt (catch_all 0) BODY end return end unreachable'
+    puts '  plain, +try  kobako: whole process; node: the export call alone'
+    puts '  ratio        with try / without, the same runner, from interleaved runs; no slower is <= 1.00x'
+    puts
+    rows = []
+    worst = nil
+    spread = nil
+    tries.each do |g|
+      runners.each do |r|
+        next if r == :native
+
+        plain = g.find(r, nil)
+        next unless plain
+
+        base = plain.failed? ? nil : plain.ms
+        # nil where the rewrite did not check out (a failure listed below)
+        times = EH_FLAVOURS.map { |f| g.find(r, f) }
+        ratios = times.map do |c|
+          next nil if c.nil? || c.skip || c.failed? || c.result.checksum != plain.result.checksum
+
+          ratio(c.ms, base)
+        end
+        if r == :kobako
+          times.zip(ratios).each do |c, q|
+            worst = [q, "#{g.kernel.name} +try #{c.flavour}"] if q && (worst.nil? || q > worst[0])
+          end
+          if base
+            s = (plain.result.times.max - plain.result.times.min) / base
+            spread = [s, spread || 0].max
+          end
+        end
+        note = if g.mismatch? then 'MISMATCH'
+               elsif [plain, *times].compact.any?(&:failed?) || times.include?(nil) then 'FAILED'
+               else (plain.result.checksum || '-').to_s
+               end
+        rows << [g.kernel.name, g.size.to_s, r.to_s, fmt_ms(base),
+                 *times.map { |c| c&.skip ? 'n/a' : fmt_ms(c.nil? || c.failed? ? nil : c.ms) },
+                 *times.zip(ratios).map { |c, q| c&.skip ? 'n/a' : fmt_ratio(q) }, note]
+      end
+    end
+    header = ['kernel', 'size', 'runner', 'plain', *EH_FLAVOURS.map { |f| "+try #{f}" },
+              *EH_FLAVOURS.map { |f| "#{f}/plain" }, 'checksum']
+    print_table(header, rows)
+    skipped(tries)
+    return unless worst && !opts[:quick]
+
+    verdict = worst[0] <= 1.0 + TRY_NOISE ? 'meets' : 'misses'
+    puts
+    puts "kobako with try blocks: worst ratio #{fmt_ratio(worst[0])} (#{worst[1]}) #{verdict} the no-slower " \
+         "target (<= 1.00x within #{(TRY_NOISE * 100).round}% noise; the spread of kobako's plain runs, " \
+         "slowest minus fastest over the median, is up to #{format('%.0f', spread * 100)}%)"
+  end
+
+  def skipped(groups)
+    groups.flat_map(&:cases).map(&:skip).compact.uniq.each { |why| puts "  n/a: #{why}" }
+  end
+
+  # Names to the left, numbers to the right, as in the main table.
+  def print_table(header, rows)
+    table = [header] + rows
+    widths = header.each_index.map { |i| table.map { |row| row[i].size }.max }
+    left = [0, header.index('runner')]
+    line = lambda do |row|
+      row.each_with_index.map { |c, i| left.include?(i) ? c.ljust(widths[i]) : c.rjust(widths[i]) }.join('  ').rstrip
+    end
+    puts line.call(header)
+    puts line.call(widths.map { |w| '-' * w })
+    rows.each { |row| puts line.call(row) }
+  end
+end
+
+# The node flags that let this node compile the module at path ([] when it
+# needs none), or nil when it cannot: node 20's V8 11.3 has no exnref at all.
+def node_flags_for(path, opts)
+  script = "process.exit(WebAssembly.validate(require('fs').readFileSync(process.argv[1])) ? 0 : 3)"
+  [[], [NODE_EXNREF_FLAG]].find do |flags|
+    system(opts[:node], *flags, '-e', script, path, in: File::NULL, out: File::NULL, err: File::NULL)
+  end
+end
+
+# The cases of one module on node: legacy modules always run (node has had
+# legacy exception handling since V8 9.5); an exnref module only where this
+# node compiles it, otherwise it is shown as n/a.
+def node_case(flavour, path, opts, node_version)
+  flags = flavour == 'exnref' ? node_flags_for(path, opts) : []
+  skip = flags ? nil : "node #{node_version} cannot compile exnref modules, with or without " \
+                       "#{NODE_EXNREF_FLAG} (newer nodes can; see --node)"
+  EhCase.new(:node, flavour, path, flags || [], skip, Result.new([], [], nil, nil))
+end
+
+# The try variants of kernel k, written next to its module: {flavour => path}.
+# A variant that the rewriter refuses or that kobako does not run to the
+# plain module's checksum (at the quick size) is left out with a failure.
+def try_variants(k, runners, opts, failures)
+  EH_FLAVOURS.each_with_object({}) do |flavour, variants|
+    path = File.join(opts[:build_dir], 'bench', "#{k.name}-try-#{flavour}.wasm")
+    begin
+      File.binwrite(path, TryWrap.wrap(File.binread(k.wasm), flavour))
+    rescue TryWrap::Error, SystemCallError => e
+      failures << "#{k.name} +try #{flavour}: bench/try_wrap.rb: #{e.message}"
+      next
+    end
+    if runners.include?(:kobako)
+      plain = Result.new([], [], nil, nil)
+      wrapped = Result.new([], [], nil, nil)
+      run_once(command(:kobako, k.wasm, k.entry, k.quick, opts), opts, plain)
+      run_once(command(:kobako, path, k.entry, k.quick, opts), opts, wrapped)
+      if wrapped.error || plain.error || wrapped.checksum != plain.checksum
+        why = wrapped.error || plain.error || "checksum #{wrapped.checksum}, plain #{plain.checksum}"
+        failures << "#{k.name} +try #{flavour}: #{path} does not check out on kobako at size #{k.quick}: #{why}"
+        next
+      end
+    end
+    variants[flavour] = path
+  end
+end
+
+def eh_section(kernels, eh_kernels, runners, opts, node_version)
+  failures = []
+  fresh = -> { Result.new([], [], nil, nil) }
+  groups = eh_kernels.map do |k|
+    cases = [EhCase.new(:native, nil, k.native, [], nil, fresh.call)]
+    if runners.include?(:kobako)
+      cases += EH_FLAVOURS.map { |f| EhCase.new(:kobako, f, k.wasm[f], [], nil, fresh.call) }
+    end
+    cases += EH_FLAVOURS.map { |f| node_case(f, k.wasm[f], opts, node_version) } if runners.include?(:node)
+    EhGroup.new(:throw, k, k.size(opts), cases)
+  end
+  wasm_runners = runners - [:native]
+  try_kernels = wasm_runners.empty? ? [] : kernels.select { |k| TRY_KERNELS.include?(k.name) }
+  try_kernels.each do |k|
+    variants = try_variants(k, runners, opts, failures)
+    cases = wasm_runners.flat_map do |r|
+      [EhCase.new(r, nil, k.wasm, [], nil, fresh.call)] +
+        variants.map do |f, path|
+          r == :node ? node_case(f, path, opts, node_version) : EhCase.new(r, f, path, [], nil, fresh.call)
+        end
+    end
+    groups << EhGroup.new(:try, k, k.size(opts), cases)
+  end
+  groups.each do |g|
+    $stderr.print "#{g.kernel.name}#{g.kind == :try ? ' with and without try' : ''} (size #{g.size}):"
+    opts[:runs].times do
+      g.cases.each do |c|
+        next if c.skip || c.result.error
+
+        run_once(command(c.runner, c.program, g.kernel.entry, g.size, opts, c.node_flags), opts, c.result)
+      end
+      $stderr.print '.'
+    end
+    $stderr.puts
+  end
+  EhSection.new(groups, runners, opts, node_version, failures)
 end
 
 main if $PROGRAM_NAME == __FILE__
