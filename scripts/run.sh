@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything and runs the main job. Until the gem lands (issue 6) the
-# main job is the engine itself: the WebAssembly 2.0 conformance run and an
-# example module invoked under fuel and memory limits.
+# main job is the engine itself: the WebAssembly 2.0 conformance run, the 3.0
+# exception-handling and tail-call scripts, and an example module invoked
+# under fuel and memory limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,5 +15,9 @@ for f in ../shared/wasm-testsuite/wasm-2.0/*.wast; do
 done
 echo "== WebAssembly 2.0 conformance (non-SIMD) =="
 build/bin/kobako-wasm wast "${scripts[@]}"
+echo "== WebAssembly 3.0: exception handling and tail calls (spectests/LEDGER.md) =="
+w3=../shared/wasm-testsuite/wasm-3.0
+build/bin/kobako-wasm wast "$w3"/{tag,throw,throw_ref,try_table,return_call,return_call_indirect}.wast \
+  "$w3"/legacy/{throw,rethrow,try_catch,try_delegate}.wast
 echo "== examples/fib.wat: fib(30) =="
 build/bin/kobako-wasm invoke --fuel 100000000 examples/fib.wat fib 30
