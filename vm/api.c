@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- modules ---------------------------------------------------------- */
 
@@ -291,6 +292,31 @@ void kvm_caller_trap(kvm_caller *c, kvm_trap_kind kind, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(c->trap->message, sizeof c->trap->message, fmt, ap);
   va_end(ap);
+}
+
+void kvm_caller_exit(kvm_caller *c, int32_t code) {
+  if (!c->trap) return;
+  kvm_set_trap(c->trap, KVM_TRAP_EXIT, "exit %d", (int)code);
+  c->trap->exit_code = code;
+}
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+double kvm_caller_deadline_left(kvm_caller *c) {
+  if (!c->store->deadline_ns) return -1.0;
+  double left = (double)(c->store->deadline_ns - mono_ns()) / 1e9;
+  return left > 0 ? left : 0.0;
+}
+
+kvm_trap_kind kvm_caller_check(kvm_caller *c) {
+  kvm_store *s = c->store;
+  if (atomic_load_explicit(&s->interrupt, memory_order_relaxed)) return KVM_TRAP_INTERRUPTED;
+  if (s->deadline_ns && mono_ns() >= s->deadline_ns) return KVM_TRAP_TIMEOUT;
+  return KVM_TRAP_NONE;
 }
 
 /* ---- exceptions ------------------------------------------------------- */

@@ -1,31 +1,43 @@
 /* kobako_wasm.c — the kobako-wasm command-line tool: runs .wast conformance
- * scripts and invokes single exports of a module under the engine's limits
- * (fuel, wall-clock timeout, memory cap). */
+ * scripts, invokes single exports of a module, and runs wasm32-wasi command
+ * programs, all under the engine's limits (fuel, wall-clock timeout, memory cap). */
 #include "kvm.h"
+#include "kwasi.h"
 #include "spectest_host.h"
 #include "wast.h"
 #include "wat.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { EXIT_TRAP = 2, EXIT_USAGE = 64 };
+enum { EXIT_TRAP = 2, EXIT_USAGE = 64, EXIT_RUN_TRAP = 128 };
 
 static int usage(void) {
-  fputs("usage: kobako-wasm wast [OPTIONS] [--verbose] FILE.wast...\n"
-        "       kobako-wasm invoke [OPTIONS] [--stats] MODULE.wasm|MODULE.wat FUNCTION [ARG...]\n"
-        "options:\n"
-        "  --fuel N             stop each call after N instructions (trap: fuel exhausted)\n"
-        "  --timeout SECONDS    stop each call after SECONDS of wall-clock time\n"
-        "  --max-memory BYTES   no memory may grow past BYTES (memory.grow returns -1)\n"
-        "  --verbose            wast: print each command and message mismatches\n"
-        "  --stats              invoke: print the fuel used to stderr\n"
-        "ARGs are read by the function's parameter types: integers in decimal or hex,\n"
-        "floats in decimal, hex, inf or nan[:0xPAYLOAD], references as null.\n",
-        stderr);
+  fputs(
+      "usage: kobako-wasm wast [OPTIONS] [--verbose] FILE.wast...\n"
+      "       kobako-wasm invoke [OPTIONS] [--stats] MODULE.wasm|MODULE.wat FUNCTION [ARG...]\n"
+      "       kobako-wasm run [OPTIONS] [--stats] [--dir HOST::GUEST[:ro]]... [--env "
+      "KEY=VALUE]...\n"
+      "                       [--profile hermetic|permissive] MODULE.wasm [ARG...]\n"
+      "options:\n"
+      "  --fuel N             stop each call after N instructions (trap: fuel exhausted)\n"
+      "  --timeout SECONDS    stop each call after SECONDS of wall-clock time\n"
+      "  --max-memory BYTES   no memory may grow past BYTES (memory.grow returns -1)\n"
+      "  --verbose            wast: print each command and message mismatches\n"
+      "  --stats              invoke, run: print the fuel used to stderr\n"
+      "  --dir HOST::GUEST    run: the host directory HOST is the guest's GUEST (:ro: read-only)\n"
+      "  --env KEY=VALUE      run: an environment variable of the program\n"
+      "  --profile P          run: hermetic (clocks read 0, random is zeros) or permissive\n"
+      "                       (the host's clocks and random; the default)\n"
+      "invoke: ARGs are read by the function's parameter types: integers in decimal or\n"
+      "hex, floats in decimal, hex, inf or nan[:0xPAYLOAD], references as null.\n"
+      "run: calls _start with MODULE.wasm and the ARGs as the program's arguments and\n"
+      "exits with its exit code; a trap exits with 128 + the trap kind.\n",
+      stderr);
   return EXIT_USAGE;
 }
 
@@ -328,10 +340,169 @@ static int cmd_invoke(int argc, char **argv, tool_opts *o) {
   return status;
 }
 
+/* --dir HOST::GUEST[:ro] */
+static bool add_dir(kwasi *w, const char *spec) {
+  const char *sep = strstr(spec, "::");
+  if (!sep || sep == spec || !sep[2]) {
+    fprintf(stderr, "--dir %s: expected HOST::GUEST or HOST::GUEST:ro\n", spec);
+    return false;
+  }
+  char *host = strndup(spec, (size_t)(sep - spec)), *guest = strdup(sep + 2);
+  bool ok = host && guest;
+  if (ok) {
+    size_t n = strlen(guest);
+    bool ro = n > 3 && strcmp(guest + n - 3, ":ro") == 0;
+    if (ro) guest[n - 3] = 0;
+    char err[256];
+    ok = kwasi_preopen(w, host, guest, ro, err, sizeof err);
+    if (!ok) fprintf(stderr, "--dir %s: %s\n", spec, err);
+  } else {
+    fprintf(stderr, "out of memory\n");
+  }
+  free(host);
+  free(guest);
+  return ok;
+}
+
+/* run's options, into o and a new context *w made for the profile they
+ * name; returns the index of the module path, or -1 after saying why. */
+static int parse_run_options(int argc, char **argv, tool_opts *o, kwasi **w) {
+  kwasi_profile profile = KWASI_PERMISSIVE;
+  int i = 2;
+  for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    if (strcmp(argv[i], "--profile") != 0) {
+      /* --dir, --env and the engine's options all take a value, --stats not */
+      if (strcmp(argv[i], "--stats") != 0) i++;
+      continue;
+    }
+    const char *p = i + 1 < argc ? argv[++i] : "";
+    if (strcmp(p, "hermetic") == 0) {
+      profile = KWASI_HERMETIC;
+    } else if (strcmp(p, "permissive") == 0) {
+      profile = KWASI_PERMISSIVE;
+    } else {
+      fprintf(stderr, "--profile: hermetic or permissive, not '%s'\n", p);
+      return -1;
+    }
+  }
+  *w = kwasi_new(profile);
+  if (!*w) {
+    fprintf(stderr, "out of memory\n");
+    return -1;
+  }
+  for (i = 2; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    char err[256];
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(argv[i], "--dir") == 0 && val) {
+      if (!add_dir(*w, val)) return -1;
+      i++;
+    } else if (strcmp(argv[i], "--env") == 0 && val) {
+      if (!kwasi_add_env(*w, val, err, sizeof err)) {
+        fprintf(stderr, "--env: %s\n", err);
+        return -1;
+      }
+      i++;
+    } else if (strcmp(argv[i], "--profile") == 0) {
+      i++;
+    } else if (!parse_option(argc, argv, &i, o, false)) {
+      usage();
+      return -1;
+    }
+  }
+  if (i >= argc) {
+    usage();
+    return -1;
+  }
+  return i;
+}
+
+/* Every import must be WASI's. */
+static bool only_wasi(const char *path, const kvm_module *m, const kvm_extern *imports) {
+  for (size_t k = 0; k < kvm_module_import_count(m); k++) {
+    if (imports[k].of.func) continue;
+    kvm_importdesc d;
+    kvm_module_import(m, k, &d);
+    fprintf(stderr, "%s: unknown import \"%.*s\".\"%.*s\" (only WASI is provided)\n", path,
+            (int)d.module_len, d.module, (int)d.name_len, d.name);
+    return false;
+  }
+  return true;
+}
+
+/* Instantiates and runs _start; the exit status of the tool. */
+static int run_command(const char *path, kvm_store *s, const kvm_module *m,
+                       const kvm_extern *imports, const tool_opts *o) {
+  kvm_error err;
+  memset(&err, 0, sizeof err);
+  arm_limits(s, o);
+  kvm_instance *inst = kvm_instantiate(s, m, imports, kvm_module_import_count(m), &err);
+  kwasi_outcome out;
+  int status = 1;
+  if (!inst && err.kind == KVM_ERR_TRAP) {
+    out.exited = err.trap.kind == KVM_TRAP_EXIT; /* proc_exit in the start function */
+    out.exit_code = err.trap.exit_code;
+    out.trap = err.trap;
+  } else if (!inst) {
+    fprintf(stderr, "%s: %s\n", path, err.message);
+    return 1;
+  } else if (arm_limits(s, o), !kwasi_run_start(s, inst, &out)) {
+    fprintf(stderr, "%s: %s\n", path, out.trap.message);
+    return 1;
+  }
+  if (out.exited) {
+    status = out.exit_code;
+  } else {
+    print_trap(&out.trap);
+    status = EXIT_RUN_TRAP + (int)out.trap.kind;
+  }
+  print_stats(o, s);
+  return status;
+}
+
+/* The tool's own stdin, stdout and stderr are the program's. A write to a
+ * pipe whose reader left is EPIPE for the program, not the tool's death. */
+static int cmd_run(int argc, char **argv, tool_opts *o) {
+  signal(SIGPIPE, SIG_IGN);
+  kwasi *w = NULL;
+  int i = parse_run_options(argc, argv, o, &w);
+  char err[512];
+  if (i >= 0 &&
+      !kwasi_set_args(w, (size_t)(argc - i), (const char *const *)argv + i, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    i = -1;
+  }
+  if (i < 0) {
+    kwasi_free(w);
+    return EXIT_USAGE;
+  }
+  const char *path = argv[i];
+  kwasi_stdin_fd(w, 0);
+  kwasi_output_fd(w, 1, 1);
+  kwasi_output_fd(w, 2, 2);
+  kvm_module *m = load_module(path);
+  kvm_store *s = m ? kvm_store_new(NULL) : NULL;
+  size_t n = m ? kvm_module_import_count(m) : 0;
+  kvm_extern *imports = calloc(n ? n : 1, sizeof *imports);
+  int status = 1;
+  if (m && (!s || !imports))
+    fprintf(stderr, "out of memory\n");
+  else if (m && !kwasi_link(w, s, m, imports, err, sizeof err))
+    fprintf(stderr, "%s: %s\n", path, err);
+  else if (m && only_wasi(path, m, imports))
+    status = run_command(path, s, m, imports, o);
+  fflush(stdout);
+  free(imports);
+  kvm_store_free(s);
+  kvm_module_free(m);
+  kwasi_free(w);
+  return status;
+}
+
 int main(int argc, char **argv) {
   tool_opts o = {{UINT64_MAX, 0, UINT64_MAX, false}, false};
   if (argc < 2) return usage();
   if (strcmp(argv[1], "wast") == 0) return cmd_wast(argc, argv, &o);
   if (strcmp(argv[1], "invoke") == 0) return cmd_invoke(argc, argv, &o);
+  if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv, &o);
   return usage();
 }

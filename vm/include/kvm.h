@@ -239,6 +239,16 @@ kvm_instance *kvm_caller_instance(kvm_caller *c);
 kvm_store *kvm_caller_store(kvm_caller *c);
 void kvm_caller_trap(kvm_caller *c, kvm_trap_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Ends the whole run (WASI's proc_exit): the host function then returns
+ * false, and the outermost call ends with KVM_TRAP_EXIT and the code in
+ * trap.exit_code. */
+void kvm_caller_exit(kvm_caller *c, int32_t code);
+/* For a host function that waits (a sleep, a poll): the seconds left before
+ * the running call's deadline (negative when it has none), and whether the
+ * call should stop now: KVM_TRAP_INTERRUPTED, KVM_TRAP_TIMEOUT or
+ * KVM_TRAP_NONE. The host function then traps with that kind. */
+double kvm_caller_deadline_left(kvm_caller *c);
+kvm_trap_kind kvm_caller_check(kvm_caller *c);
 
 /* ---- exceptions ------------------------------------------------------- */
 
