@@ -1,6 +1,7 @@
-/* Native runner for one benchmark kernel, linked with it by bench/CMakeLists.txt
- * (BENCH_ENTRY names the kernel's entry). Prints the checksum the way
- * `kobako-wasm invoke` does, and the kernel's own time on stderr. */
+/* The main of one benchmark kernel's program, linked with it by
+ * bench/CMakeLists.txt natively and for wasm32-wasi (BENCH_ENTRY names the
+ * kernel's entry). Prints the checksum the way `kobako-wasm invoke` does, and
+ * the kernel's own time on stderr. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

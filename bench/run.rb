@@ -2,13 +2,17 @@
 # frozen_string_literal: true
 
 # Measures the benchmark kernels (bench/kernels/*.c) natively, on
-# `kobako-wasm invoke` and on node, checks that all three agree on each
-# checksum, and prints one table of median times and slowdowns to native;
-# then a section on exception handling: the cost per throw (bench/eh/*.c) and
-# the cost of try blocks on a hot path (variants made by bench/try_wrap.rb).
-# Ruby 3.1, standard library only. `ruby bench/run.rb --help` lists the options.
+# `kobako-wasm invoke`, as wasm32-wasi programs on `kobako-wasm run` and on
+# node, checks that all agree on each checksum, and prints one table of median
+# times and slowdowns to native; then a section on exception handling: the
+# cost per throw (bench/eh/*.c) and the cost of try blocks on a hot path
+# (variants made by bench/try_wrap.rb); then the start-up time of a
+# hello-world program (bench/hello.c) natively, on `kobako-wasm run` and on
+# node:wasi. Ruby 3.1, standard library only. `ruby bench/run.rb --help` lists
+# the options.
 
 require 'optparse'
+require 'tempfile'
 require_relative 'try_wrap'
 
 ROOT = File.expand_path('..', __dir__)
@@ -40,8 +44,8 @@ TRY_NOISE = 0.03
 NODE_EXNREF_FLAG = '--experimental-wasm-exnref'
 
 # wasm is the module's path; for an exception-handling kernel, a hash of one
-# path per flavour.
-KernelSpec = Struct.new(:name, :full, :quick, :wasm, :native) do
+# path per flavour. wasi is the kernel's wasm32-wasi program (nil for eh/).
+KernelSpec = Struct.new(:name, :full, :quick, :wasm, :native, :wasi) do
   def entry = "bench_#{name}"
   def size(opts) = opts[:quick] ? quick : full
   def modules = wasm.is_a?(Hash) ? wasm.values : [wasm]
@@ -69,21 +73,29 @@ end
 
 def parse_options
   opts = { runs: nil, quick: false, build_dir: File.join(ROOT, 'build'), kobako: nil,
-           node: 'node', use_kobako: true, use_node: true, build: true, only: nil, timeout: 300, eh: true }
+           node: 'node', use_kobako: true, use_wasi: true, use_node: true, build: true, only: nil,
+           timeout: 300, eh: true, hello: true, hello_runs: nil }
   OptionParser.new do |o|
     o.banner = "usage: ruby bench/run.rb [options]\n" \
                'Builds the kernels (CMake target bench-kernels), runs each natively, on ' \
-               'kobako-wasm and on node, and prints medians and slowdowns; then the cost per throw ' \
-               'and of try blocks on a hot path.'
+               'kobako-wasm (invoke, and run as a wasm32-wasi program) and on node, and prints ' \
+               'medians and slowdowns; then the cost per throw and of try blocks on a hot path; ' \
+               'then the start-up time of hello world.'
     o.on('--runs N', Integer, 'runs per kernel and runner; the median is reported (default 5, 1 with --quick)') do |n|
       die '--runs must be at least 1' if n < 1
       opts[:runs] = n
     end
     o.on('--quick', 'small sizes and one run: a smoke test, not a measurement') { opts[:quick] = true }
-    o.on('--only LIST', Array, 'only these kernels (comma-separated names, from kernels/ and eh/)') do |l|
+    o.on('--only LIST', Array, 'only these kernels (comma-separated names, from kernels/ and eh/, ' \
+                               'and hello for the start-up section)') do |l|
       opts[:only] = l
     end
     o.on('--no-eh', 'skip the exception-handling section (throw kernels, try blocks)') { opts[:eh] = false }
+    o.on('--no-hello', 'skip the start-up section (hello world)') { opts[:hello] = false }
+    o.on('--hello-runs N', Integer, 'runs per runner of hello world (default 40, 10 with --quick)') do |n|
+      die '--hello-runs must be at least 1' if n < 1
+      opts[:hello_runs] = n
+    end
     o.on('--build-dir DIR', 'CMake build tree holding bin/ and bench/ (default: build/ in the repository)') do |d|
       opts[:build_dir] = File.expand_path(d)
     end
@@ -91,7 +103,8 @@ def parse_options
       opts[:kobako] = File.expand_path(p)
     end
     o.on('--node PATH', 'the node binary (default: node on PATH)') { |p| opts[:node] = p }
-    o.on('--no-kobako', 'skip kobako-wasm') { opts[:use_kobako] = false }
+    o.on('--no-kobako', 'skip kobako-wasm (invoke and run)') { opts[:use_kobako] = false }
+    o.on('--no-wasi', 'skip kobako-wasm run (the wasi column and kobako\'s start-up)') { opts[:use_wasi] = false }
     o.on('--no-node', 'skip node') { opts[:use_node] = false }
     o.on('--no-build', 'do not run CMake; use what is in BUILD_DIR') { opts[:build] = false }
     o.on('--timeout SECONDS', Float, 'kill a run after this long (default 300)') do |t|
@@ -104,6 +117,8 @@ rescue OptionParser::ParseError => e
 else
   die "unexpected argument '#{ARGV.first}'; see --help" unless ARGV.empty?
   opts[:runs] ||= opts[:quick] ? 1 : 5
+  opts[:hello_runs] ||= opts[:quick] ? 10 : 40
+  opts[:use_wasi] &&= opts[:use_kobako]
   opts
 end
 
@@ -137,33 +152,48 @@ def build(opts, default_kobako)
     die 'building kobako-wasm failed; fix the build, or pass --kobako PATH or --no-kobako'
 end
 
-# The kernels of kernels/ (WebAssembly 2.0) and, unless --no-eh, those of eh/
-# (one module per exception-handling flavour), as selected by --only.
+# The kernels of kernels/ (WebAssembly 2.0, and each as a wasm32-wasi program)
+# and, unless --no-eh, those of eh/ (one module per exception-handling
+# flavour), as selected by --only; and whether the start-up section runs.
 def discover_kernels(opts)
   out = File.join(opts[:build_dir], 'bench')
-  specs = lambda do |dir, &wasm|
+  specs = lambda do |dir, wasi, &wasm|
     Dir[File.join(BENCH, dir, '*.c')].sort.map do |src|
       name = File.basename(src, '.c')
       File.read(src) =~ /run\.rb sizes: full (\d+), quick (\d+)/ or
         die "#{src} has no 'run.rb sizes: full N, quick M' comment"
       KernelSpec.new(name, Integer(Regexp.last_match(1)), Integer(Regexp.last_match(2)),
-                     wasm.call(File.join(out, name)), File.join(out, "#{name}-native"))
+                     wasm.call(File.join(out, name)), File.join(out, "#{name}-native"),
+                     wasi ? File.join(out, "#{name}-wasi.wasm") : nil)
     end
   end
-  kernels = specs.call('kernels') { |base| "#{base}.wasm" }
-  eh_kernels = specs.call('eh') { |base| EH_FLAVOURS.to_h { |f| [f, "#{base}-#{f}.wasm"] } }
+  kernels = specs.call('kernels', true) { |base| "#{base}.wasm" }
+  eh_kernels = specs.call('eh', false) { |base| EH_FLAVOURS.to_h { |f| [f, "#{base}-#{f}.wasm"] } }
+  hello = opts[:hello]
   if opts[:only]
-    known = (kernels + eh_kernels).map(&:name)
+    known = (kernels + eh_kernels).map(&:name) + ['hello']
     unknown = opts[:only] - known
     die "no kernel named #{unknown.join(', ')}; have #{known.join(', ')}" unless unknown.empty?
     kernels.select! { |k| opts[:only].include?(k.name) }
     eh_kernels.select! { |k| opts[:only].include?(k.name) }
+    hello &&= opts[:only].include?('hello')
   end
   eh_kernels = [] unless opts[:eh]
-  die 'nothing to run: --only names only eh/ kernels, and --no-eh skips them' if kernels.empty? && eh_kernels.empty?
+  if kernels.empty? && eh_kernels.empty? && !hello
+    die 'nothing to run: --only names only eh/ kernels or hello, and --no-eh or --no-hello skips them'
+  end
+  wasi_missing = "; build the bench-kernels target (or drop --no-build). The wasm32-wasi programs " \
+                 'need wasi-libc and libclang-rt-22-dev-wasm32 (scripts/setup.sh; reconfigure after ' \
+                 'installing), or pass --no-wasi'
   kernels.each do |k|
     [k.wasm, k.native].each do |f|
       die "#{f} is missing; build the bench-kernels target (or drop --no-build)" unless File.exist?(f)
+    end
+    die "#{k.wasi} is missing#{wasi_missing}" if opts[:use_wasi] && !File.exist?(k.wasi)
+  end
+  if hello
+    %w[hello.wasm hello-native spawn-timer].map { |f| File.join(out, f) }.each do |f|
+      die "#{f} is missing#{wasi_missing.sub('--no-wasi', '--no-hello')}" unless File.exist?(f)
     end
   end
   eh_kernels.each do |k|
@@ -174,7 +204,7 @@ def discover_kernels(opts)
           "need guest/'s toolchain (llvm-ar-22), or pass --no-eh"
     end
   end
-  [kernels, eh_kernels]
+  [kernels, eh_kernels, hello]
 end
 
 def read_leb(bytes, pos)
@@ -270,8 +300,8 @@ end
 
 # One run of one kernel on one runner: fills result, or sets its error.
 def measure(runner, kernel, size, opts, result)
-  run_once(command(runner, runner == :native ? kernel.native : kernel.wasm, kernel.entry, size, opts),
-           opts, result)
+  program = { native: kernel.native, wasi: kernel.wasi }.fetch(runner, kernel.wasm)
+  run_once(command(runner, program, kernel.entry, size, opts), opts, result)
 end
 
 # The command line that runs entry(size) of program (a native executable or a
@@ -280,6 +310,7 @@ def command(runner, program, entry, size, opts, node_flags = [])
   case runner
   when :native then [program, size.to_s]
   when :kobako then [opts[:kobako], 'invoke', '--stats', program, entry, size.to_s]
+  when :wasi then [opts[:kobako], 'run', program, size.to_s]
   when :node
     # Without Liftoff node compiles with TurboFan before the call; with it
     # a long-running call would stay in baseline code for good.
@@ -333,14 +364,17 @@ def main
   default_kobako = opts[:kobako].nil?
   opts[:kobako] ||= File.join(opts[:build_dir], 'bin', 'kobako-wasm')
   build(opts, default_kobako) if opts[:build]
-  kernels, eh_kernels = discover_kernels(opts)
+  kernels, eh_kernels, hello = discover_kernels(opts)
   check_features(kernels.map(&:wasm))
+  check_features(kernels.map(&:wasi)) if opts[:use_wasi]
+  check_features([File.join(opts[:build_dir], 'bench', 'hello.wasm')]) if hello
   check_features(eh_kernels.flat_map(&:modules), EH_FEATURES, 'WebAssembly 2.0 without SIMD plus exception handling')
 
   runners = [:native]
   if opts[:use_kobako]
     die "#{opts[:kobako]} not found; build kobako-wasm, or pass --kobako PATH or --no-kobako" unless File.executable?(opts[:kobako])
     runners << :kobako
+    runners << :wasi if opts[:use_wasi]
   end
   if opts[:use_node]
     version = `#{opts[:node]} --version 2>/dev/null`.strip
@@ -369,9 +403,11 @@ def main
     $stderr.puts
   end
   eh = opts[:eh] ? eh_section(kernels, eh_kernels, runners, opts, version) : nil
+  start = hello ? startup_section(runners, opts, version) : nil
 
   failures = kernels.empty? ? [] : report(kernels, runners, results, opts, version)
   failures += eh.report if eh
+  failures += start.report if start
   return if failures.empty?
 
   puts
@@ -387,6 +423,7 @@ def report(kernels, runners, results, opts, node_version)
     native = res[:native].median
     native_inner = res[:native].median(res[:native].inner)
     kobako = res[:kobako]&.median
+    wasi = res[:wasi]&.median
     node_call = res[:node]&.median(res[:node].inner)
     rate = kobako && res[:kobako].fuel ? res[:kobako].fuel / (kobako * 1000.0) : nil
     node_proc = res[:node]&.median
@@ -398,23 +435,29 @@ def report(kernels, runners, results, opts, node_version)
     # its time says nothing.
     agrees = ->(r) { sums[:native] && sums[r] == sums[:native] }
     kobako_ratio = agrees.(:kobako) ? ratio(kobako, native) : nil
+    wasi_ratio = agrees.(:wasi) ? ratio(wasi, native) : nil
     node_ratio = agrees.(:node) ? ratio(node_call, native_inner) : nil
     { cells: { 'kernel' => k.name, 'size' => (opts[:quick] ? k.quick : k.full).to_s,
                'native' => fmt_ms(native), 'native kern' => fmt_ms(native_inner),
-               'kobako' => fmt_ms(kobako), 'kobako Mi/s' => rate ? format('%.0f', rate) : '-', 'node call' => fmt_ms(node_call), 'node proc' => fmt_ms(node_proc),
-               'kobako/native' => fmt_ratio(kobako_ratio), 'node/native' => fmt_ratio(node_ratio),
-               'checksum' => mismatch ? 'MISMATCH' : (sums[:native] || '-').to_s },
-      kobako_ratio: kobako_ratio, node_ratio: node_ratio }
+               'kobako' => fmt_ms(kobako), 'kobako Mi/s' => rate ? format('%.0f', rate) : '-', 'wasi' => fmt_ms(wasi),
+               'node call' => fmt_ms(node_call), 'node proc' => fmt_ms(node_proc),
+               'kobako/native' => fmt_ratio(kobako_ratio), 'wasi/native' => fmt_ratio(wasi_ratio),
+               'node/native' => fmt_ratio(node_ratio), 'checksum' => mismatch ? 'MISMATCH' : (sums[:native] || '-').to_s },
+      kobako_ratio: kobako_ratio, wasi_ratio: wasi_ratio, node_ratio: node_ratio }
   end
   kobako_geo = geomean(rows.map { |r| r[:kobako_ratio] })
+  wasi_geo = geomean(rows.map { |r| r[:wasi_ratio] })
   node_geo = geomean(rows.map { |r| r[:node_ratio] })
   header = ['kernel', 'size', 'native', 'native kern']
   header += ['kobako', 'kobako Mi/s'] if runners.include?(:kobako)
+  header += ['wasi'] if runners.include?(:wasi)
   header += ['node call', 'node proc'] if runners.include?(:node)
   header += ['kobako/native'] if runners.include?(:kobako)
+  header += ['wasi/native'] if runners.include?(:wasi)
   header += ['node/native'] if runners.include?(:node)
   header += ['checksum']
-  geo_row = { 'kernel' => 'geomean', 'kobako/native' => fmt_ratio(kobako_geo), 'node/native' => fmt_ratio(node_geo) }
+  geo_row = { 'kernel' => 'geomean', 'kobako/native' => fmt_ratio(kobako_geo), 'wasi/native' => fmt_ratio(wasi_geo),
+              'node/native' => fmt_ratio(node_geo) }
   body = rows.map { |r| r[:cells] }
   body << geo_row if runners.size > 1
   table = [header] + body.map { |cells| header.map { |h| cells[h] || '' } }
@@ -430,11 +473,16 @@ def report(kernels, runners, results, opts, node_version)
     puts "  kobako       whole process #{opts[:kobako]} invoke (fuel metering on), spawn to exit"
     puts '  kobako Mi/s  millions of wasm instructions (the fuel the call used, per --stats) per second of kobako'
   end
+  if runners.include?(:wasi)
+    puts "  wasi         whole process #{opts[:kobako]} run #{File.join(opts[:build_dir], 'bench', 'NAME-wasi.wasm')} SIZE:"
+    puts '               the kernel as a wasm32-wasi program (wasi-libc, native_main.c), spawn to exit'
+  end
   if runners.include?(:node)
     puts "  node call    the export call alone on node #{node_version} --no-liftoff (TurboFan code), process.hrtime"
     puts '  node proc    whole node process: start-up, compile and the call'
   end
   puts '  kobako/native = kobako / native (both whole processes)' if runners.include?(:kobako)
+  puts '  wasi/native   = wasi / native (both whole processes)' if runners.include?(:wasi)
   puts '  node/native   = node call / native kern' if runners.include?(:node)
   puts
   puts line.call(table.first)
@@ -589,18 +637,20 @@ EhSection = Struct.new(:groups, :runners, :opts, :node_version, :failures) do
     groups.flat_map(&:cases).map(&:skip).compact.uniq.each { |why| puts "  n/a: #{why}" }
   end
 
-  # Names to the left, numbers to the right, as in the main table.
-  def print_table(header, rows)
-    table = [header] + rows
-    widths = header.each_index.map { |i| table.map { |row| row[i].size }.max }
-    left = [0, header.index('runner')]
-    line = lambda do |row|
-      row.each_with_index.map { |c, i| left.include?(i) ? c.ljust(widths[i]) : c.rjust(widths[i]) }.join('  ').rstrip
-    end
-    puts line.call(header)
-    puts line.call(widths.map { |w| '-' * w })
-    rows.each { |row| puts line.call(row) }
+  def print_table(header, rows) = print_columns(header, rows, [0, header.index('runner')])
+end
+
+# Names (the columns in left) to the left, numbers to the right, as in the
+# main table.
+def print_columns(header, rows, left)
+  table = [header] + rows
+  widths = header.each_index.map { |i| table.map { |row| row[i].size }.max }
+  line = lambda do |row|
+    row.each_with_index.map { |c, i| left.include?(i) ? c.ljust(widths[i]) : c.rjust(widths[i]) }.join('  ').rstrip
   end
+  puts line.call(header)
+  puts line.call(widths.map { |w| '-' * w })
+  rows.each { |row| puts line.call(row) }
 end
 
 # The node flags that let this node compile the module at path ([] when it
@@ -660,7 +710,7 @@ def eh_section(kernels, eh_kernels, runners, opts, node_version)
     cases += EH_FLAVOURS.map { |f| node_case(f, k.wasm[f], opts, node_version) } if runners.include?(:node)
     EhGroup.new(:throw, k, k.size(opts), cases)
   end
-  wasm_runners = runners - [:native]
+  wasm_runners = runners & %i[kobako node]
   try_kernels = wasm_runners.empty? ? [] : kernels.select { |k| TRY_KERNELS.include?(k.name) }
   try_kernels.each do |k|
     variants = try_variants(k, runners, opts, failures)
@@ -672,6 +722,8 @@ def eh_section(kernels, eh_kernels, runners, opts, node_version)
     end
     groups << EhGroup.new(:try, k, k.size(opts), cases)
   end
+  return nil if groups.empty?
+
   groups.each do |g|
     $stderr.print "#{g.kernel.name}#{g.kind == :try ? ' with and without try' : ''} (size #{g.size}):"
     opts[:runs].times do
@@ -685,6 +737,196 @@ def eh_section(kernels, eh_kernels, runners, opts, node_version)
     $stderr.puts
   end
   EhSection.new(groups, runners, opts, node_version, failures)
+end
+
+# ---- start-up --------------------------------------------------------------
+
+# Hello world in under 2 ms of wall time on `kobako-wasm run`: the whole
+# process, as someone running a small wasm32-wasi program sees it.
+HELLO_TARGET_MS = 2.0
+HELLO_OUTPUT = "hello, world\n"
+EXIT_USAGE = 64 # kobako-wasm's status for a command line it cannot use
+
+# The smallest command module: one function of type [] -> [] exported as
+# _start that returns at once; no imports, no memory. Running it costs
+# kobako-wasm's run path and nothing of a program.
+EMPTY_COMMAND = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+                 0x01, 0x04, 0x01, 0x60, 0x00, 0x00,                   # types: [] -> []
+                 0x03, 0x02, 0x01, 0x00,                               # function 0 has type 0
+                 0x07, 0x0a, 0x01, 0x06, *'_start'.bytes, 0x00, 0x00,  # exports: "_start", function 0
+                 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b].pack('C*').freeze # code: no locals, end
+
+# One program the start-up section times: what a run must do to count (exit
+# status, stdout, a pattern stderr must match) and the times of those that did.
+StartCase = Struct.new(:key, :argv, :status, :stdout, :stderr, :times, :error) do
+  # The time below which a fraction q of the runs fall, interpolated.
+  def quantile(q)
+    return nil if error || times.empty?
+
+    sorted = times.sort
+    pos = q * (times.size - 1)
+    lo = sorted[pos.floor]
+    lo + ((sorted[pos.ceil] - lo) * (pos - pos.floor))
+  end
+
+  def median = quantile(0.5)
+end
+
+# Runs argv once under bench/spawn_timer.c, which times it from posix_spawn to
+# waitpid: Ruby's own spawn is a fork of the interpreter, about half a
+# millisecond that would land in every start-up figure. stdin, stdout and
+# stderr are files opened once. Returns [status, stdout, stderr, ms,
+# timed_out] like run_process, with the timer's line taken off stderr; ms is
+# nil when the timer did not report.
+def run_brief(timer, argv, io, timeout)
+  io.values_at(:out, :err).each do |f|
+    f.truncate(0)
+    f.rewind
+  end
+  timed_out = false
+  pid = Process.spawn(timer, *argv, in: io[:in], out: io[:out], err: io[:err], pgroup: true)
+  watchdog = Thread.new do
+    sleep timeout
+    timed_out = true
+    Process.kill('KILL', -pid)
+  rescue Errno::ESRCH
+    nil
+  end
+  _, status = Process.wait2(pid)
+  watchdog.kill
+  out, err = io.values_at(:out, :err).map do |f|
+    f.rewind
+    f.read
+  end
+  ms = nil
+  err = err.sub(/^spawn_ms:([\d.]+)\n\z/) do
+    ms = Float(Regexp.last_match(1))
+    ''
+  end
+  [status, out, err, ms, timed_out]
+rescue SystemCallError => e
+  [nil, '', e.message, nil, false]
+end
+
+# Why one run of c does not count, or nil when it does.
+def start_failure(c, status, out, err, ms, timed_out, timeout)
+  detail = err.to_s.strip.lines.last(3).join.strip
+  return "killed after #{timeout} s" if timed_out
+  return "could not start: #{detail}" if status.nil? || ms.nil?
+  unless status.exitstatus == c.status
+    what = status.signaled? ? "died of signal #{status.termsig}" : "exited with status #{status.exitstatus}"
+    return "#{what}, not status #{c.status}#{detail.empty? ? '' : ": #{detail}"}"
+  end
+  return "printed #{out[0, 80].inspect}, not #{c.stdout.inspect}" unless out == c.stdout
+  return "printed #{detail.inspect} on stderr, which does not match #{c.stderr.inspect}" if c.stderr && err !~ c.stderr
+
+  nil
+end
+
+def fmt_ms2(value) = value.nil? ? '-' : format('%.2f', value)
+
+# Hello world natively, on kobako-wasm run and on node:wasi, plus the steps
+# that show where kobako's time goes; all cases interleaved run by run, after
+# one untimed round that warms the page cache and checks every case.
+def startup_section(runners, opts, node_version)
+  out = File.join(opts[:build_dir], 'bench')
+  timer = File.join(out, 'spawn-timer')
+  hello = File.join(out, 'hello.wasm')
+  empty = File.join(out, 'empty.wasm')
+  cases = [StartCase.new(:native, [File.join(out, 'hello-native')], 0, HELLO_OUTPUT)]
+  if runners.include?(:wasi)
+    File.binwrite(empty, EMPTY_COMMAND)
+    kobako = opts[:kobako]
+    cases << StartCase.new(:kobako, [kobako, 'run', hello], 0, HELLO_OUTPUT)
+    cases << StartCase.new(:tool, [kobako], EXIT_USAGE, '')
+    cases << StartCase.new(:empty, [kobako, 'run', empty], 0, '')
+    # invoke links only the spectest module, so it stops at hello.wasm's
+    # first WASI import: after reading, decoding, validating and compiling it.
+    cases << StartCase.new(:decode, [kobako, 'invoke', hello, '_start'], 1, '', /unknown import/)
+  end
+  if runners.include?(:node)
+    cases << StartCase.new(:node, [opts[:node], '--no-warnings', File.join(BENCH, 'node_wasi.mjs'), hello], 0,
+                           HELLO_OUTPUT)
+  end
+  cases.each { |c| c.times = [] }
+  files = { out: Tempfile.new('kobako-bench-out'), err: Tempfile.new('kobako-bench-err') }
+  fuel = nil
+  File.open(File::NULL) do |null|
+    io = files.merge(in: null)
+    if runners.include?(:wasi)
+      _, _, err, = run_brief(timer, [opts[:kobako], 'run', '--stats', hello], io, opts[:timeout])
+      fuel = err[/fuel used: (\d+)/, 1]&.then { |f| Integer(f) }
+    end
+    $stderr.print "hello world (#{opts[:hello_runs]} runs):"
+    (opts[:hello_runs] + 1).times do |round|
+      # Rotating the order puts each case after every other one equally often,
+      # so what a case leaves behind (node's caches, a busy core) is shared out.
+      cases.rotate(round).each do |c|
+        next if c.error
+
+        status, stdout, stderr, ms, timed_out = run_brief(timer, c.argv, io, opts[:timeout])
+        c.error = start_failure(c, status, stdout, stderr, ms, timed_out, opts[:timeout])
+        c.times << ms unless c.error || round.zero?
+      end
+      $stderr.print '.' if (round % 10).zero?
+    end
+    $stderr.puts
+  end
+  files.each_value(&:close!)
+  StartSection.new(cases, fuel, opts, node_version, hello, empty)
+end
+
+# The measured start-up section: report prints it and returns its failures.
+StartSection = Struct.new(:cases, :fuel, :opts, :node_version, :hello, :empty) do
+  def find(key) = cases.find { |c| c.key == key }
+
+  def report
+    native = find(:native).median
+    kobako = find(:kobako)
+    node = find(:node)
+    puts
+    puts "start-up: hello world (bench/hello.c, one printf), the whole process from spawn to exit; " \
+         "#{opts[:hello_runs]} runs of each, interleaved; times in ms"
+    puts "  native  #{find(:native).argv.join(' ')}"
+    puts "  kobako  #{kobako.argv.join(' ')}" if kobako
+    puts "  node    node #{node_version} --no-warnings bench/node_wasi.mjs #{hello} (node:wasi preview1)" if node
+    puts '  q1, q3  the quartiles: half of the runs took between the two'
+    puts
+    rows = [find(:native), kobako, node].compact.map do |c|
+      m = c.median
+      [c.key.to_s, fmt_ms2(m), fmt_ms2(c.quantile(0)), fmt_ms2(c.quantile(0.25)), fmt_ms2(c.quantile(0.75)),
+       fmt_ms2(c.quantile(1)), c.key == :native ? '' : fmt_ms2(m && native && m - native),
+       c.key == :native ? '' : fmt_ratio(ratio(m, native)), c.error ? 'FAILED' : '']
+    end
+    print_columns(['runner', 'median', 'min', 'q1', 'q3', 'max', '- native', 'x native', ''], rows, [0, 8])
+    report_kobako(kobako, native) if kobako&.median
+    cases.select(&:error).map { |c| "hello world: #{c.argv.join(' ')}: #{c.error}" }
+  end
+
+  def report_kobako(kobako, native)
+    verdict = kobako.median < HELLO_TARGET_MS ? 'meets' : 'misses'
+    puts
+    puts "kobako hello world: #{fmt_ms2(kobako.median)} ms median #{verdict} the target of under " \
+         "#{fmt_ms2(HELLO_TARGET_MS)} ms (native's whole process: #{fmt_ms2(native)} ms)"
+    # Each step does what the step in `over` does, and more.
+    steps = [['tool', :tool, nil, 'kobako-wasm with no arguments: starts, prints its usage, exits 64'],
+             ['empty', :empty, 'tool', "kobako-wasm run #{File.basename(empty)}: the run path on a module whose " \
+                                       '_start returns'],
+             ['decode', :decode, 'tool', 'kobako-wasm invoke hello.wasm _start: reads, decodes, validates and ' \
+                                         'compiles hello.wasm, stops at its first WASI import'],
+             ['hello', :kobako, 'empty', 'kobako-wasm run hello.wasm: decode as above, instantiate, run _start' \
+                                         "#{fuel ? " (#{fuel} wasm instructions)" : ''}, exit"]]
+    medians = steps.to_h { |name, key, _, _| [name, find(key).median] }
+    return if medians.values.include?(nil)
+
+    puts
+    puts "where kobako's time goes (medians from the same runs):"
+    puts
+    rows = steps.map do |name, _, over, what|
+      [name, fmt_ms2(medians[name]), over ? format('%+.2f', medians[name] - medians[over]) : '', over.to_s, what]
+    end
+    print_columns(%w[step median added over what], rows, [0, 3, 4])
+  end
 end
 
 main if $PROGRAM_NAME == __FILE__
