@@ -128,7 +128,7 @@ static uint64_t table_max(const kvm_table *t) {
 kvm_table *kvm_table_create(kvm_store *s, kvm_valtype elem, kvm_limits limits, void *init,
                             kvm_error *err) {
   if (limits.min > UINT32_MAX || (limits.has_max && limits.max < limits.min) ||
-      (elem != KVM_FUNCREF && elem != KVM_EXTERNREF)) {
+      (elem != KVM_FUNCREF && elem != KVM_EXTERNREF && elem != KVM_EXNREF)) {
     kvm_set_error(err, KVM_ERR_RESOURCE, "invalid table type (min %llu elements)",
                   (unsigned long long)limits.min);
     return NULL;

@@ -20,6 +20,7 @@ static const char *EH_WAT =
     "  (import \"host\" \"reenter\" (func $host_reenter (param i32)))\n"
     "  (tag $big (param i64 f64 i32))\n"
     "  (global $keep (mut exnref) (ref.null exn))\n"
+    "  (table $kept 1 exnref)\n"
     "  (func (export \"catch_host\") (param i32) (result i32)\n"
     "    (block $c (result i32)\n"
     "      (try_table (catch $h $c) (call $host_throw (local.get 0)))\n"
@@ -44,7 +45,8 @@ static const char *EH_WAT =
     "  (func (export \"rethrow_ref\") (param exnref) (throw_ref (local.get 0)))\n"
     "  (func (export \"throw_null\") (throw_ref (ref.null exn)))\n"
     /* Throws n times, keeping the latest exception in a local and the first
-     * in a global; then rethrows the first and returns its payload. */
+     * in a global and a table; then rethrows the table's and returns its
+     * payload ("kept_global" does the same with the global's). */
     "  (func (export \"churn\") (param $n i32) (result i32)\n"
     "    (local $last exnref)\n"
     "    (loop $l\n"
@@ -53,8 +55,14 @@ static const char *EH_WAT =
     "        (unreachable))\n"
     "      (local.set $last)\n"
     "      (drop)\n"
-    "      (if (ref.is_null (global.get $keep)) (then (global.set $keep (local.get $last))))\n"
+    "      (if (ref.is_null (global.get $keep))\n"
+    "        (then (global.set $keep (local.get $last))\n"
+    "              (table.set $kept (i32.const 0) (local.get $last))))\n"
     "      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))\n"
+    "    (block $c (result i32)\n"
+    "      (try_table (catch $h $c) (throw_ref (table.get $kept (i32.const 0))))\n"
+    "      (unreachable)))\n"
+    "  (func (export \"kept_global\") (result i32)\n"
     "    (block $c (result i32)\n"
     "      (try_table (catch $h $c) (throw_ref (global.get $keep)))\n"
     "      (unreachable)))\n"
@@ -224,6 +232,9 @@ static void test_heap(fixture *fx) {
   bool ok = invoke(fx->s, fx->inst, "churn", &I32(100000), 1, r, &t);
   CHECK(ok && r[0].of.i32 == 100000, "churn: %s %d", ok ? "returned" : t.message, r[0].of.i32);
   CHECK(fx->s->nexns < 2048, "churn left %zu exceptions in the heap", fx->s->nexns);
+  ok = invoke(fx->s, fx->inst, "kept_global", NULL, 0, r, &t);
+  CHECK(ok && r[0].of.i32 == 100000, "kept_global: %s %d", ok ? "returned" : t.message,
+        r[0].of.i32);
 }
 
 static void test_fuel_unwind(fixture *fx) {
