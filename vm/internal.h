@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #define KVM_PAGE_SIZE 65536u
 #define KVM_MAX_PAGES 65536u /* 4 GiB for 32-bit memories */
@@ -174,13 +175,33 @@ struct kvm_exn {
   kvm_slot vals[];
 };
 
+/* Every memory keeps a dirty map right below its data: one byte per block
+ * of 2^KVM_DIRTY_SHIFT bytes, set by each write (guest stores, bulk
+ * instructions, the host through kvm_memory_written), so that a snapshot's
+ * restore copies back only the blocks written. Sized for the largest memory,
+ * it sits at the same distance below every memory's data, which lets the
+ * interpreter mark through the base register it already holds. A write of up
+ * to 8 bytes marks the block it starts in; restore copies 8 bytes past each
+ * dirty block to cover the ones that cross into the next. */
+#define KVM_DIRTY_SHIFT 9
+#define KVM_DIRTY_MAP ((size_t)(((uint64_t)KVM_MAX_PAGES * KVM_PAGE_SIZE) >> KVM_DIRTY_SHIFT))
+
 struct kvm_memory {
-  uint8_t *data;     /* size bytes accessible; moves only on grow */
+  uint8_t *data;     /* size bytes accessible; moves only on grow; its dirty map at data - KVM_DIRTY_MAP */
   uint64_t size;     /* bytes */
   kvm_limits limits; /* in pages */
   kvm_store *store;  /* owner, whose limits apply to kvm_memory_grow */
   size_t reserved;   /* bytes of address space mapped at data (0: data is malloc'ed and may move) */
+  struct kvm_snapshot *snapshot; /* the one that owns the dirty map's marks, or NULL */
 };
+
+/* Marks [offset, offset + len) of mem written; the range is inside the memory. */
+static inline void kvm_dirty_range(kvm_memory *mem, uint64_t offset, uint64_t len) {
+  if (len == 0) return;
+  uint8_t *map = mem->data - KVM_DIRTY_MAP;
+  uint64_t first = offset >> KVM_DIRTY_SHIFT, last = (offset + len - 1) >> KVM_DIRTY_SHIFT;
+  memset(map + first, 1, (size_t)(last - first + 1));
+}
 
 struct kvm_table {
   void **elems;
@@ -298,6 +319,9 @@ kvm_memory *kvm_memory_create(kvm_store *s, kvm_limits pages, kvm_error *err);
 kvm_table *kvm_table_create(kvm_store *s, kvm_valtype elem, kvm_limits limits, void *init,
                             kvm_error *err);
 void kvm_memory_destroy(kvm_memory *mem);
+/* memory.c: gives back the bytes past new_size (a snapshot's restore); what
+ * grows there again reads zero. */
+void kvm_memory_shrink(kvm_memory *mem, uint64_t new_size);
 void kvm_table_destroy(kvm_table *t);
 /* instance.c */
 void kvm_instance_destroy(kvm_instance *inst);

@@ -101,6 +101,10 @@ static inline double kvm_fmax(double a, double b) {
 #define SET_f64(d, v) ((d).f64 = (v))
 #define SET_f32(d, v) ((d).u64 = f32_bits(v))
 
+/* A store's mark in the dirty map below the memory (internal.h), through
+ * the memory's base: ea is in bounds, so the map covers it. */
+#define DIRTY(ea) (mb[(ptrdiff_t)((ea) >> KVM_DIRTY_SHIFT) - (ptrdiff_t)KVM_DIRTY_MAP] = 1)
+
 static inline uint32_t f32_bits(float f) {
   uint32_t b;
   memcpy(&b, &f, sizeof b);
@@ -549,6 +553,7 @@ dispatch:
     if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
     CT v = (CT)fp[ip->c].F;                                                                        \
     memcpy(mb + ea, &v, sizeof v);                                                                 \
+    DIRTY(ea);                                                                                     \
     NEXT();                                                                                        \
   }                                                                                                \
   OP(N##_K) {                                                                                      \
@@ -556,6 +561,7 @@ dispatch:
     if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
     CT v = (CT)ip->k.F;                                                                            \
     memcpy(mb + ea, &v, sizeof v);                                                                 \
+    DIRTY(ea);                                                                                     \
     NEXT();                                                                                        \
   }                                                                                                \
   OP(N##_X) {                                                                                      \
@@ -563,6 +569,7 @@ dispatch:
     if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
     CT v = (CT)fp[ip->c].F;                                                                        \
     memcpy(mb + ea, &v, sizeof v);                                                                 \
+    DIRTY(ea);                                                                                     \
     NEXT();                                                                                        \
   }                                                                                                \
   OP(N##_A) {                                                                                      \
@@ -570,6 +577,7 @@ dispatch:
     if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
     CT v = (CT)fp[ip->c].F;                                                                        \
     memcpy(mb + ea, &v, sizeof v);                                                                 \
+    DIRTY(ea);                                                                                     \
     NEXT();                                                                                        \
   }                                                                                                \
   OP(N##_S) {                                                                                      \
@@ -577,6 +585,7 @@ dispatch:
     if (UNLIKELY(ea + sizeof(CT) > msz)) TRAP(KVM_TRAP_MEMORY_OOB);                                \
     CT v = (CT)fp[ip->c].F;                                                                        \
     memcpy(mb + ea, &v, sizeof v);                                                                 \
+    DIRTY(ea);                                                                                     \
     NEXT();                                                                                        \
   }
     KVM_STORES(STORE)
@@ -601,6 +610,7 @@ dispatch:
     __typeof__(fp->F) x = X, y = Y;                                                                \
     m = (CT)(E);                                                                                   \
     memcpy(mb + ea, &m, sizeof m);                                                                 \
+    DIRTY(ea);                                                                                     \
     NEXT();                                                                                        \
   } while (0)
 #define LOADOP(N, B, L, F, CT, E)                                                                  \
@@ -645,6 +655,7 @@ dispatch:
     __typeof__(fp->F) p = fp[ip->c].F * fp[ip->k.u32].F;                                           \
     __typeof__(fp->F) v = fp[ip->b].F + p;                                                         \
     memcpy(mb + ea, &v, sizeof v);                                                                 \
+    DIRTY(ea);                                                                                     \
     NEXT();                                                                                        \
   }
     KVM_MULOPS(MUL)
@@ -659,6 +670,7 @@ dispatch:
     __typeof__(fp->F) x = fp[ip->b].F, y = fp[ip->c].F;                                            \
     CT v = (E);                                                                                    \
     memcpy(mb + ea, &v, sizeof v);                                                                 \
+    DIRTY(ea);                                                                                     \
     NEXT();                                                                                        \
   }
     KVM_STOREOPS(STOREOP)
@@ -932,6 +944,7 @@ dispatch:
       uint32_t d = fp[ip->a].u32, n = fp[ip->a + 2].u32;
       if ((uint64_t)d + n > msz) TRAP(KVM_TRAP_MEMORY_OOB);
       memset(mb + d, (int)(fp[ip->a + 1].u32 & 0xff), n);
+      kvm_dirty_range(mem, d, n);
       NEXT();
     }
 
@@ -939,6 +952,7 @@ dispatch:
       uint32_t d = fp[ip->a].u32, from = fp[ip->a + 1].u32, n = fp[ip->a + 2].u32;
       if ((uint64_t)d + n > msz || (uint64_t)from + n > msz) TRAP(KVM_TRAP_MEMORY_OOB);
       memmove(mb + d, mb + from, n);
+      kvm_dirty_range(mem, d, n);
       NEXT();
     }
 
@@ -949,6 +963,7 @@ dispatch:
       uint64_t len = inst->data_dropped[ip->b] ? 0 : seg->len;
       if ((uint64_t)from + n > len || (uint64_t)d + n > msz) TRAP(KVM_TRAP_MEMORY_OOB);
       if (n) memcpy(mb + d, seg->bytes + from, n);
+      kvm_dirty_range(mem, d, n);
       NEXT();
     }
 

@@ -1,6 +1,7 @@
 /* memory.c — linear memories and tables: creation, growth under the spec's
  * limits and the store's limiter, and the embedder's accessors. A memory
- * reserves its whole possible size up front so that its data never moves. */
+ * reserves its whole possible size up front, its dirty map below it, so that
+ * its data never moves. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -11,19 +12,32 @@ static uint64_t max_pages(const kvm_limits *l) {
   return l->has_max && l->max < KVM_MAX_PAGES ? l->max : KVM_MAX_PAGES;
 }
 
-/* Makes [old, new) bytes usable and zero. Fresh mmap pages are zero, and a
- * memory never shrinks, so only the malloc fallback must clear. */
+/* Makes [old, new) bytes usable and zero. Fresh mmap pages are zero, and
+ * only a snapshot's restore shrinks a memory (zeroing what it gives up), so
+ * only the malloc fallback must clear. It keeps the dirty map in front of
+ * the data in the same block. */
 static bool commit(kvm_memory *mem, uint64_t new_size) {
   if (new_size == mem->size) return true;
   if (mem->reserved) {
     return mprotect(mem->data + mem->size, (size_t)(new_size - mem->size),
                     PROT_READ | PROT_WRITE) == 0;
   }
-  uint8_t *p = realloc(mem->data, (size_t)new_size);
+  uint8_t *block = mem->data ? mem->data - KVM_DIRTY_MAP : NULL;
+  uint8_t *p = realloc(block, KVM_DIRTY_MAP + (size_t)new_size);
   if (!p) return false;
-  memset(p + mem->size, 0, (size_t)(new_size - mem->size));
-  mem->data = p;
+  if (!block) memset(p, 0, KVM_DIRTY_MAP);
+  memset(p + KVM_DIRTY_MAP + mem->size, 0, (size_t)(new_size - mem->size));
+  mem->data = p + KVM_DIRTY_MAP;
   return true;
+}
+
+void kvm_memory_shrink(kvm_memory *mem, uint64_t new_size) {
+  if (new_size >= mem->size) return;
+  size_t n = (size_t)(mem->size - new_size);
+  uint8_t *gone = mem->data + new_size;
+  if (!mem->reserved || madvise(gone, n, MADV_DONTNEED) != 0) memset(gone, 0, n);
+  if (mem->reserved) mprotect(gone, n, PROT_NONE);
+  mem->size = new_size;
 }
 
 kvm_memory *kvm_memory_create(kvm_store *s, kvm_limits pages, kvm_error *err) {
@@ -45,11 +59,15 @@ kvm_memory *kvm_memory_create(kvm_store *s, kvm_limits pages, kvm_error *err) {
   mem->limits = pages;
   mem->store = s;
   uint64_t reserve = max_pages(&pages) * KVM_PAGE_SIZE;
-  if (reserve > 0 && reserve <= SIZE_MAX) {
-    void *p =
-        mmap(NULL, (size_t)reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (reserve > 0 && reserve <= SIZE_MAX - KVM_DIRTY_MAP) {
+    size_t span = KVM_DIRTY_MAP + (size_t)reserve;
+    uint8_t *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED && mprotect(p, KVM_DIRTY_MAP, PROT_READ | PROT_WRITE) != 0) {
+      munmap(p, span);
+      p = MAP_FAILED;
+    }
     if (p != MAP_FAILED) {
-      mem->data = p;
+      mem->data = p + KVM_DIRTY_MAP;
       mem->reserved = (size_t)reserve;
     }
   }
@@ -68,9 +86,9 @@ oom:
 
 void kvm_memory_destroy(kvm_memory *mem) {
   if (mem->reserved)
-    munmap(mem->data, mem->reserved);
-  else
-    free(mem->data);
+    munmap(mem->data - KVM_DIRTY_MAP, KVM_DIRTY_MAP + mem->reserved);
+  else if (mem->data)
+    free(mem->data - KVM_DIRTY_MAP);
   free(mem);
 }
 
@@ -100,6 +118,12 @@ kvm_memory *kvm_memory_new(kvm_store *s, kvm_limits pages) {
 }
 
 uint8_t *kvm_memory_data(kvm_memory *mem) { return mem->data; }
+
+bool kvm_memory_written(kvm_memory *mem, uint64_t offset, uint64_t len) {
+  if (offset > mem->size || len > mem->size - offset) return false;
+  kvm_dirty_range(mem, offset, len);
+  return true;
+}
 
 uint64_t kvm_memory_size(const kvm_memory *mem) { return mem->size; }
 

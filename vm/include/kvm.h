@@ -278,6 +278,10 @@ void kvm_caller_rethrow(kvm_caller *c, kvm_exn *e);
 
 kvm_memory *kvm_memory_new(kvm_store *s, kvm_limits pages);
 uint8_t *kvm_memory_data(kvm_memory *mem);  /* valid until the next grow */
+/* The embedder wrote [offset, offset + len) through kvm_memory_data: a
+ * snapshot's restore must know, so every host write is reported here (false
+ * when the range is outside the memory). Guest writes are tracked by the vm. */
+bool kvm_memory_written(kvm_memory *mem, uint64_t offset, uint64_t len);
 uint64_t kvm_memory_size(const kvm_memory *mem); /* in bytes */
 /* Returns the old size in pages, or -1 if the grow was refused. */
 int64_t kvm_memory_grow(kvm_memory *mem, uint64_t delta_pages);
@@ -291,6 +295,21 @@ int64_t kvm_table_grow(kvm_table *t, uint32_t delta, void *init);
 kvm_global *kvm_global_new(kvm_store *s, kvm_valtype type, bool mut, kvm_val init);
 kvm_val kvm_global_get(const kvm_global *g);
 bool kvm_global_set(kvm_global *g, kvm_val v); /* false if immutable, wrong type or a non-null exnref */
+
+/* ---- snapshots --------------------------------------------------------- */
+
+/* What an instance is now — its memories, tables and globals (imported ones
+ * included) and which of its segments were dropped — kept so that
+ * kvm_snapshot_restore can put it back. Restoring copies back only the
+ * memory blocks written since the snapshot or the last restore, and gives
+ * back memory grown since, so it costs what the calls in between touched.
+ * A memory belongs to at most one snapshot at a time. NULL (and err) when
+ * out of memory or a memory already has one. Free the snapshot before the
+ * store. */
+typedef struct kvm_snapshot kvm_snapshot;
+kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err);
+void kvm_snapshot_restore(kvm_snapshot *snap);
+void kvm_snapshot_free(kvm_snapshot *snap);
 
 const char *kvm_trap_kind_name(kvm_trap_kind k); /* the spec's message for each kind */
 const char *kvm_valtype_name(kvm_valtype t);     /* "i32", "funcref", ... */

@@ -1,0 +1,148 @@
+/* snapshot.c — an instance's state saved and put back: its memories (only the
+ * blocks the dirty map says were written since, and the size), globals,
+ * tables and dropped segments, so that a restore costs what was touched. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+typedef struct mem_copy {
+  kvm_memory *mem;
+  uint8_t *bytes; /* owned: the memory as it was */
+  uint64_t size;
+} mem_copy;
+
+typedef struct table_copy {
+  kvm_table *table;
+  void **elems; /* owned */
+  uint32_t size;
+} table_copy;
+
+struct kvm_snapshot {
+  kvm_instance *inst;
+  mem_copy *mems;
+  uint32_t nmems;
+  table_copy *tables;
+  uint32_t ntables;
+  kvm_slot *globals; /* the value of each of inst->globals */
+  bool *data_dropped;
+  uint32_t *elem_lens;
+};
+
+void kvm_snapshot_free(kvm_snapshot *snap) {
+  if (!snap) return;
+  for (uint32_t i = 0; i < snap->nmems; i++) {
+    if (snap->mems[i].mem->snapshot == snap) snap->mems[i].mem->snapshot = NULL;
+    free(snap->mems[i].bytes);
+  }
+  for (uint32_t i = 0; i < snap->ntables; i++) free(snap->tables[i].elems);
+  free(snap->mems);
+  free(snap->tables);
+  free(snap->globals);
+  free(snap->data_dropped);
+  free(snap->elem_lens);
+  free(snap);
+}
+
+static void *dup_bytes(const void *p, size_t n, bool *ok) {
+  if (n == 0) return NULL;
+  void *c = malloc(n);
+  if (!c) {
+    *ok = false;
+    return NULL;
+  }
+  memcpy(c, p, n);
+  return c;
+}
+
+kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err) {
+  const kvm_module *m = inst->module;
+  for (uint32_t i = 0; i < m->nmems; i++) {
+    if (inst->mems[i]->snapshot) {
+      kvm_set_error(err, KVM_ERR_RESOURCE, "memory %u already belongs to a snapshot", i);
+      return NULL;
+    }
+  }
+  kvm_snapshot *snap = calloc(1, sizeof *snap);
+  bool ok = snap != NULL;
+  if (ok) {
+    snap->inst = inst;
+    snap->mems = calloc(m->nmems ? m->nmems : 1, sizeof *snap->mems);
+    snap->tables = calloc(m->ntables ? m->ntables : 1, sizeof *snap->tables);
+    snap->globals = calloc(m->nglobals ? m->nglobals : 1, sizeof *snap->globals);
+    snap->data_dropped = dup_bytes(inst->data_dropped, m->ndatas * sizeof(bool), &ok);
+    snap->elem_lens = dup_bytes(inst->elem_lens, m->nelems * sizeof(uint32_t), &ok);
+    ok = ok && snap->mems && snap->tables && snap->globals;
+  }
+  for (uint32_t i = 0; ok && i < m->nmems; i++) {
+    kvm_memory *mem = inst->mems[i];
+    snap->mems[i] = (mem_copy){mem, dup_bytes(mem->data, (size_t)mem->size, &ok), mem->size};
+    snap->nmems = i + 1;
+  }
+  for (uint32_t i = 0; ok && i < m->ntables; i++) {
+    kvm_table *t = inst->tables[i];
+    snap->tables[i] = (table_copy){t, dup_bytes(t->elems, t->size * sizeof(void *), &ok), t->size};
+    snap->ntables = i + 1;
+  }
+  if (!ok) {
+    kvm_snapshot_free(snap);
+    kvm_set_error(err, KVM_ERR_RESOURCE, "out of memory taking a snapshot");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < m->nglobals; i++) snap->globals[i] = inst->globals[i]->val;
+  /* from here on the marks say what changed since this moment */
+  for (uint32_t i = 0; i < snap->nmems; i++) {
+    kvm_memory *mem = snap->mems[i].mem;
+    mem->snapshot = snap;
+    if (mem->size) memset(mem->data - KVM_DIRTY_MAP, 0, (size_t)((mem->size - 1) >> KVM_DIRTY_SHIFT) + 1);
+  }
+  return snap;
+}
+
+/* Copies back each block marked since the snapshot and clears its mark.
+ * The map is scanned a word at a time: most of it is clean. Memory grown
+ * since is given back first, so only blocks below the snapshot's size are
+ * left to copy. */
+static void restore_memory(mem_copy *c) {
+  kvm_memory *mem = c->mem;
+  uint8_t *map = mem->data - KVM_DIRTY_MAP;
+  if (mem->size > c->size) {
+    uint64_t from = c->size >> KVM_DIRTY_SHIFT, to = ((mem->size - 1) >> KVM_DIRTY_SHIFT) + 1;
+    memset(map + from, 0, (size_t)(to - from));
+    kvm_memory_shrink(mem, c->size);
+  }
+  if (c->size == 0) return;
+  const uint64_t block = (uint64_t)1 << KVM_DIRTY_SHIFT;
+  size_t nblocks = (size_t)((c->size - 1) >> KVM_DIRTY_SHIFT) + 1;
+  for (size_t b = 0; b < nblocks;) {
+    uint64_t word = 0;
+    if (b + 8 <= nblocks) {
+      memcpy(&word, map + b, sizeof word);
+      if (!word) {
+        b += 8;
+        continue;
+      }
+    }
+    if (map[b]) {
+      map[b] = 0;
+      uint64_t at = (uint64_t)b * block, n = block + 8;
+      if (n > c->size - at) n = c->size - at;
+      memcpy(mem->data + at, c->bytes + at, (size_t)n);
+    }
+    b++;
+  }
+}
+
+void kvm_snapshot_restore(kvm_snapshot *snap) {
+  kvm_instance *inst = snap->inst;
+  const kvm_module *m = inst->module;
+  for (uint32_t i = 0; i < snap->nmems; i++) restore_memory(&snap->mems[i]);
+  for (uint32_t i = 0; i < snap->ntables; i++) {
+    table_copy *c = &snap->tables[i];
+    /* a table only grows, so the saved elements fit */
+    c->table->size = c->size;
+    if (c->size) memcpy(c->table->elems, c->elems, c->size * sizeof(void *));
+  }
+  for (uint32_t i = 0; i < m->nglobals; i++) inst->globals[i]->val = snap->globals[i];
+  if (m->ndatas) memcpy(inst->data_dropped, snap->data_dropped, m->ndatas * sizeof(bool));
+  if (m->nelems) memcpy(inst->elem_lens, snap->elem_lens, m->nelems * sizeof(uint32_t));
+}
