@@ -276,6 +276,7 @@ static uint64_t ns_of(struct timespec t) {
 uint32_t kw_put_filestat(kw_call *k, uint32_t ptr, const struct stat *st) {
   if (!kw_range(k, ptr, 64)) return KW_EFAULT;
   memset(k->mem + ptr, 0, 64);
+  kw_written(k, ptr, 64);
   kw_st64(k, ptr, (uint64_t)st->st_dev);
   kw_st64(k, ptr + 8, (uint64_t)st->st_ino);
   k->mem[ptr + 16] = kw_filetype(st->st_mode);

@@ -40,6 +40,7 @@ static uint32_t load_iovs(kw_call *k, uint32_t iovs, uint32_t n, struct iovec *v
     if (!kw_range(k, buf, len)) return KW_EFAULT;
     if (len > MAX_IO - sum) len = MAX_IO - sum;
     v[c++] = (struct iovec){k->mem + buf, len};
+    kw_written(k, buf, len); /* a read fills it */
     sum += len;
   }
   *nv = c;
@@ -255,6 +256,7 @@ static uint32_t fd_fdstat_get(kw_call *k, const kvm_val *a) {
     type = kw_filetype(st.st_mode);
   }
   memset(k->mem + ptr, 0, 24);
+  kw_written(k, ptr, 24);
   k->mem[ptr] = type;
   memcpy(k->mem + ptr + 2, &e->fdflags, 2);
   kw_st64(k, ptr + 8, e->rights);
@@ -339,6 +341,7 @@ static uint32_t fd_prestat_get(kw_call *k, const kvm_val *a) {
   if (r != KW_ESUCCESS) return r;
   if (!kw_range(k, ptr, 8)) return KW_EFAULT;
   memset(k->mem + ptr, 0, 8); /* tag 0: a directory */
+  kw_written(k, ptr, 8);
   kw_st32(k, ptr + 4, (uint32_t)strlen(e->preopen));
   return KW_ESUCCESS;
 }
@@ -353,6 +356,7 @@ static uint32_t fd_prestat_dir_name(kw_call *k, const kvm_val *a) {
   if (len < n) return KW_ENAMETOOLONG;
   if (!kw_range(k, ptr, n)) return KW_EFAULT;
   memcpy(k->mem + ptr, e->preopen, n);
+  kw_written(k, ptr, n);
   return KW_ESUCCESS;
 }
 
@@ -472,6 +476,7 @@ static uint32_t fd_readdir(kw_call *k, const kvm_val *a) {
       e->dir_pos--;
     }
   }
+  kw_written(k, buf, used);
   kw_st32(k, used_ptr, used);
   return KW_ESUCCESS;
 }

@@ -185,8 +185,9 @@ struct kwasi {
 typedef struct kw_call {
   kwasi *w;
   kvm_caller *caller;
-  uint8_t *mem;  /* the calling instance's memory 0, or NULL */
-  uint64_t size; /* its size in bytes */
+  kvm_memory *memory; /* the calling instance's memory 0, or NULL */
+  uint8_t *mem;       /* its data */
+  uint64_t size;      /* its size in bytes */
 } kw_call;
 
 /* Guest memory: every pointer and length the guest passes goes through
@@ -204,11 +205,18 @@ static inline uint64_t kw_ld64(const kw_call *k, uint32_t ptr) {
   memcpy(&v, k->mem + ptr, sizeof v);
   return v;
 }
+/* Every write into guest memory is reported, for the snapshots that must
+ * undo it (kvm_memory_written); ptr and len were checked with kw_range. */
+static inline void kw_written(kw_call *k, uint32_t ptr, uint64_t len) {
+  if (k->memory) kvm_memory_written(k->memory, ptr, len);
+}
 static inline void kw_st32(kw_call *k, uint32_t ptr, uint32_t v) {
   memcpy(k->mem + ptr, &v, sizeof v);
+  kw_written(k, ptr, sizeof v);
 }
 static inline void kw_st64(kw_call *k, uint32_t ptr, uint64_t v) {
   memcpy(k->mem + ptr, &v, sizeof v);
+  kw_written(k, ptr, sizeof v);
 }
 /* A result written through a guest pointer: EFAULT when it does not fit. */
 static inline uint32_t kw_put32(kw_call *k, uint32_t ptr, uint32_t v) {

@@ -20,6 +20,7 @@ static bool trampoline(kvm_caller *c, void *env, const kvm_val *args, kvm_val *r
   kvm_instance *inst = kvm_caller_instance(c);
   kvm_memory *mem = inst ? kvm_instance_memory(inst) : NULL;
   if (mem) {
+    k.memory = mem;
     k.mem = kvm_memory_data(mem);
     k.size = kvm_memory_size(mem);
   }

@@ -270,6 +270,7 @@ static uint32_t path_readlink(kw_call *k, const kvm_val *a) {
   if (n < 0) return err == ENOENT ? KW_EINVAL : kw_errno(err);
   uint32_t put = (size_t)n < len ? (uint32_t)n : len;
   memcpy(k->mem + buf, target, put);
+  kw_written(k, buf, put);
   kw_st32(k, used, put);
   return KW_ESUCCESS;
 }

@@ -196,6 +196,7 @@ static bool event(polling *p, uint32_t sub, uint32_t ev, uint64_t now) {
   o[10] = tag;
   memcpy(o + 16, &nbytes, 8);
   memcpy(o + 24, &flags, 2);
+  kw_written(k, ev, EVENT_SIZE);
   return true;
 }
 

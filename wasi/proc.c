@@ -19,6 +19,7 @@ static uint32_t put_strings(kw_call *k, char *const *v, size_t n, uint32_t ptrs,
     size_t len = strlen(v[i]) + 1;
     kw_st32(k, ptrs + 4 * (uint32_t)i, buf);
     memcpy(k->mem + buf, v[i], len);
+    kw_written(k, buf, len);
     buf += (uint32_t)len;
   }
   return KW_ESUCCESS;
@@ -84,6 +85,7 @@ static uint32_t clock_time_get(kw_call *k, const kvm_val *a) {
 static uint32_t random_get(kw_call *k, const kvm_val *a) {
   uint32_t buf = (uint32_t)a[0].of.i32, len = (uint32_t)a[1].of.i32;
   if (!kw_range(k, buf, len)) return KW_EFAULT;
+  kw_written(k, buf, len);
   if (k->w->profile == KWASI_HERMETIC) {
     memset(k->mem + buf, 0, len);
     return KW_ESUCCESS;
