@@ -81,8 +81,8 @@
 #define KOBAKO_ERROR 1
 #define KOBAKO_BREAK 2
 
-#define KOBAKO_ORIGIN_SANDBOX "sandbox" /* the script raised, or did not compile */
-#define KOBAKO_ORIGIN_SERVICE "service" /* a Service raised and nothing rescued it */
+#define KOBAKO_ORIGIN_SANDBOX "sandbox"   /* the script raised, or did not compile */
+#define KOBAKO_ORIGIN_SERVICE "service"   /* a Service raised and nothing rescued it */
 #define KOBAKO_ORIGIN_BYTECODE "bytecode" /* a preloaded binary was refused */
 #define KOBAKO_ORIGIN_VALUE "value"       /* a value that cannot cross */
 #define KOBAKO_ORIGIN_HANDLES "handles"   /* past KOBAKO_MAX_HANDLE handles */

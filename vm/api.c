@@ -45,7 +45,7 @@ void kvm_module_free(kvm_module *m) {
   free(m);
 }
 
-kvm_module *kvm_module_new(const uint8_t *bytes, size_t len, kvm_error *err) {
+static kvm_module *load(const uint8_t *bytes, size_t len, bool lazy, kvm_error *err) {
   kvm_error scratch;
   if (!err) err = &scratch;
   memset(err, 0, sizeof *err);
@@ -57,7 +57,7 @@ kvm_module *kvm_module_new(const uint8_t *bytes, size_t len, kvm_error *err) {
   m->len = len;
   if (!kvm_decode(m, err)) goto fail;
   /* Eager validation: the spec rejects a module with any invalid body. */
-  for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++)
+  for (uint32_t i = 0; !lazy && i < m->nfuncs - m->nfunc_imports; i++)
     if (!kvm_compile_function(m, i, err)) goto fail;
   return m;
 oom:
@@ -65,6 +65,14 @@ oom:
 fail:
   kvm_module_free(m);
   return NULL;
+}
+
+kvm_module *kvm_module_new(const uint8_t *bytes, size_t len, kvm_error *err) {
+  return load(bytes, len, false, err);
+}
+
+kvm_module *kvm_module_new_lazy(const uint8_t *bytes, size_t len, kvm_error *err) {
+  return load(bytes, len, true, err);
 }
 
 static void functype_out(const kvm_functype *t, kvm_externtype *out) {

@@ -92,12 +92,12 @@ typedef struct comp {
   bool fuel_in_c; /* the charge sits in fuel_pc's c: a branch's not-taken path */
   charge *pend;
   uint32_t npend, pcap;
-  uint32_t prod_pc;      /* last instruction whose destination is the top operand */
-  uint32_t label_pc;     /* the last label placed: no instruction fuses across it */
-  uint32_t label_fuel;   /* fuel_n where it was placed */
-  uint32_t *label_brs;   /* the branches resolved to it */
+  uint32_t prod_pc;    /* last instruction whose destination is the top operand */
+  uint32_t label_pc;   /* the last label placed: no instruction fuses across it */
+  uint32_t label_fuel; /* fuel_n where it was placed */
+  uint32_t *label_brs; /* the branches resolved to it */
   uint32_t nlabel_brs, lbcap;
-  kvm_handler *hs;       /* handler table entries, by the order their blocks open */
+  kvm_handler *hs; /* handler table entries, by the order their blocks open */
   uint32_t nhs, hcap;
   kvm_catch *cats; /* catch clauses, in the order read; handler of each in cat_h */
   uint32_t *cat_h;
@@ -778,8 +778,7 @@ static void op_br_table(comp *c) {
         (c->ins[c->prod_pc].op == KVM_OP_I32_LOAD || c->ins[c->prod_pc].op == KVM_OP_I32_LOAD_S)) {
       /* a jump table in memory: the load joins the dispatch */
       bt = c->prod_pc;
-      c->ins[bt].op =
-          c->ins[bt].op == KVM_OP_I32_LOAD ? KVM_OP_BR_TABLE_LD : KVM_OP_BR_TABLE_LD_S;
+      c->ins[bt].op = c->ins[bt].op == KVM_OP_I32_LOAD ? KVM_OP_BR_TABLE_LD : KVM_OP_BR_TABLE_LD_S;
       c->ins[bt].a = 0;
       c->ins[bt].c = count;
       c->prod_pc = NONE;
@@ -1410,9 +1409,8 @@ static uint32_t enclosing_handler(comp *c, uint32_t from) {
 /* Opens the handler of the try block just entered (the top frame). */
 static void open_handler(comp *c) {
   c->hs = grow(c, c->hs, &c->hcap, sizeof *c->hs, c->nhs + 1);
-  c->hs[c->nhs] = (kvm_handler){.start = c->nins,
-                                .end = c->nins,
-                                .parent = enclosing_handler(c, c->cn - 2)};
+  c->hs[c->nhs] =
+      (kvm_handler){.start = c->nins, .end = c->nins, .parent = enclosing_handler(c, c->cn - 2)};
   top(c)->handler = c->nhs++;
 }
 
@@ -1816,7 +1814,8 @@ static void instruction(comp *c, uint8_t op) {
      * it directly once it exists (itself, or compiled before). */
     if (at != NONE && x >= c->m->nfunc_imports) {
       kvm_funcdef *callee = &c->m->funcs[x - c->m->nfunc_imports];
-      struct kvm_code *code = x == c->fidx ? c->code : callee->code;
+      struct kvm_code *code =
+          x == c->fidx ? c->code : __atomic_load_n(&callee->code, __ATOMIC_ACQUIRE);
       c->ins[at].op = code ? KVM_OP_CALL_CODE : KVM_OP_CALL_DEF;
       c->ins[at].k.ref = code ? (void *)code : (void *)callee;
     }
@@ -2167,8 +2166,7 @@ static void scan_rest(comp *c) {
         rd_u32(c);
         rd_u32(c);
       } else if (!(op <= 0x01 || op == 0x05 || op == 0x0a || op == 0x0f || op == 0x19 ||
-                   op == 0x1a || op == 0x1b ||
-                   (op >= 0x45 && op <= 0xc4) || op == 0xd1)) {
+                   op == 0x1a || op == 0x1b || (op >= 0x45 && op <= 0xc4) || op == 0xd1)) {
         fail(c, KVM_ERR_MALFORMED, "illegal opcode");
       }
     }
@@ -2189,7 +2187,8 @@ static void finish_handlers(comp *c, struct kvm_code *code) {
   if (!c->nhs) return;
   code->handlers = malloc(c->nhs * sizeof *code->handlers);
   code->catches = malloc((c->ncats ? c->ncats : 1) * sizeof *code->catches);
-  if (!code->handlers || !code->catches) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
+  if (!code->handlers || !code->catches)
+    fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
   memcpy(code->handlers, c->hs, c->nhs * sizeof *c->hs);
   code->nhandlers = c->nhs;
   for (uint32_t k = 0; k < c->ncats; k++) code->handlers[c->cat_h[k]].n++;
@@ -2253,7 +2252,21 @@ static void compile_body(comp *c, kvm_funcdef *def) {
   c->ins = NULL;
   c->offs = NULL;
   c->code = NULL;
-  def->code = code;
+  /* Published once: with lazy loading two threads may compile the same body,
+   * and the one that loses frees its copy (nothing else has seen it). */
+  struct kvm_code *none = NULL;
+  if (!__atomic_compare_exchange_n(&def->code, &none, code, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    kvm_code_free(code);
+}
+
+struct kvm_code *kvm_function_code(const kvm_module *m, kvm_funcdef *def, kvm_error *err) {
+  struct kvm_code *code = __atomic_load_n(&def->code, __ATOMIC_ACQUIRE);
+  if (code) return code;
+  /* only the bodies' compiled code is filled in later; the rest of a loaded
+   * module never changes */
+  if (!kvm_compile_function((kvm_module *)m, (uint32_t)(def - m->funcs), err)) return NULL;
+  return __atomic_load_n(&def->code, __ATOMIC_ACQUIRE);
 }
 
 bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {

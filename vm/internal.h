@@ -156,7 +156,7 @@ struct kvm_func {
   uint32_t type_id;         /* canonical within the store: equal ids <=> equal types */
   kvm_instance *inst;       /* NULL for host functions */
   uint32_t index;           /* index in the module's function index space */
-  const kvm_funcdef *def;   /* wasm functions */
+  kvm_funcdef *def;         /* wasm functions (a lazy module compiles its code on first call) */
   kvm_host_fn host;         /* host functions */
   void *env;
 };
@@ -294,6 +294,10 @@ bool kvm_decode(kvm_module *m, kvm_error *err);
  * (0-based among defined functions). On failure fills err (KVM_ERR_INVALID,
  * or KVM_ERR_MALFORMED for encoding errors inside the body). */
 bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err);
+/* compile.c: def's code, compiled first if its module was loaded lazily and
+ * nobody called it yet; NULL, with err, if the body is invalid. Safe to call
+ * from several threads on the same module. */
+struct kvm_code *kvm_function_code(const kvm_module *m, kvm_funcdef *def, kvm_error *err);
 void kvm_code_free(struct kvm_code *code);
 
 /* interp.c: runs f with its arguments in slots[0..nparams) and leaves its

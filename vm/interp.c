@@ -217,11 +217,25 @@ static bool call_host_at(kvm_store *s, kvm_func *f, kvm_instance *inst, kvm_slot
                          uint32_t depth, kvm_trap *trap) {
   const kvm_functype *t = f->type;
   size_t saved = s->stack_used;
-  s->stack_used = (size_t)(slots - s->stack) + (t->nparams > t->nresults ? t->nparams : t->nresults);
+  s->stack_used =
+      (size_t)(slots - s->stack) + (t->nparams > t->nresults ? t->nparams : t->nresults);
   s->call_depth = depth;
   bool ok = call_host(s, f, inst, slots, trap);
   s->stack_used = saved;
   return ok;
+}
+
+/* The code of def, compiled now if its module was loaded lazily (the slow
+ * path of every call); NULL with an invalid-function trap if it does not
+ * validate. */
+static const struct kvm_code *compile_lazily(const kvm_module *m, kvm_funcdef *def,
+                                             kvm_trap *trap) {
+  kvm_error err;
+  const struct kvm_code *code = kvm_function_code(m, def, &err);
+  if (!code)
+    kvm_set_trap(trap, err.kind == KVM_ERR_RESOURCE ? KVM_TRAP_HOST : KVM_TRAP_INVALID_FUNCTION,
+                 "%s", err.message);
+  return code;
 }
 
 /* The innermost handler covering instruction pos: handlers are in the order
@@ -369,7 +383,7 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
   int64_t slice = 0;
   kvm_trap_kind tk = KVM_TRAP_NONE;
   bool host_trap = false;
-  kvm_exn *ex = NULL;     /* the exception being thrown */
+  kvm_exn *ex = NULL;      /* the exception being thrown */
   bool skip_frame = false; /* it came from a host function the frame tail-called */
 
   if (depth >= maxd) TRAP(KVM_TRAP_STACK_EXHAUSTED);
@@ -398,7 +412,12 @@ do_call:
   if (UNLIKELY(depth >= maxd)) TRAP(KVM_TRAP_STACK_EXHAUSTED);
   frames[depth++] = (frame){ip + 1, fp, cur};
 enter : {
-  code = f->def->code;
+  code = __atomic_load_n(&f->def->code, __ATOMIC_ACQUIRE);
+  if (UNLIKELY(!code) && !(code = compile_lazily(f->inst->module, f->def, trap))) {
+    depth--;
+    host_trap = true;
+    TRAP(KVM_TRAP_INVALID_FUNCTION);
+  }
   if (UNLIKELY(nfp + code->frame_size > stack_end)) {
     depth--;
     TRAP(KVM_TRAP_STACK_EXHAUSTED);
@@ -750,9 +769,7 @@ dispatch:
       BR_TABLE_AT((uint64_t)(uint32_t)(fp[ip->b].u32 + (uint32_t)ip->t) + ip->k.u64);
     }
 
-    OP(BR_TABLE_LD_S) {
-      BR_TABLE_AT((uint64_t)(uint32_t)(fp[ip->b].u32 << ip->t) + ip->k.u64);
-    }
+    OP(BR_TABLE_LD_S) { BR_TABLE_AT((uint64_t)(uint32_t)(fp[ip->b].u32 << ip->t) + ip->k.u64); }
 
     /* An interpreter's fetch: _S whose offset is k's low half, and slot a
      * = slot b + k's high half (the next pc) first. */
@@ -861,7 +878,12 @@ dispatch:
      * switch. a = first argument slot, b = function index, k = its kvm_code
      * (CALL_CODE) or its kvm_funcdef (CALL_DEF, compiled after the caller). */
     OP(CALL_DEF) {
-      code = ((const kvm_funcdef *)ip->k.ref)->code;
+      kvm_funcdef *def = ip->k.ref;
+      code = __atomic_load_n(&def->code, __ATOMIC_ACQUIRE);
+      if (UNLIKELY(!code) && !(code = compile_lazily(inst->module, def, trap))) {
+        host_trap = true;
+        TRAP(KVM_TRAP_INVALID_FUNCTION);
+      }
       goto call_code;
     }
 
@@ -1077,7 +1099,11 @@ do_tail_call : {
     }
     goto do_return;
   }
-  code = f->def->code;
+  code = __atomic_load_n(&f->def->code, __ATOMIC_ACQUIRE);
+  if (UNLIKELY(!code) && !(code = compile_lazily(f->inst->module, f->def, trap))) {
+    host_trap = true;
+    TRAP(KVM_TRAP_INVALID_FUNCTION);
+  }
   if (UNLIKELY(fp + code->frame_size > stack_end)) TRAP(KVM_TRAP_STACK_EXHAUSTED);
   zero_locals(fp + code->nparams, fp + code->nlocals);
   cur = f;
@@ -1198,9 +1224,13 @@ bool kvm_interp_call(kvm_store *s, kvm_func *f, kvm_slot *slots, kvm_trap *trap)
   if (f->host) {
     ok = call_host(s, f, NULL, slots, trap);
   } else {
-    const struct kvm_code *code = f->def->code;
+    const struct kvm_code *code = compile_lazily(f->inst->module, f->def, trap);
     size_t base = s->stack_used;
-    if (base + code->frame_size > s->stack_slots) {
+    if (!code) {
+      trap->func_index = f->index;
+      trap->code_offset = (uint32_t)f->def->body_offset;
+      ok = false;
+    } else if (base + code->frame_size > s->stack_slots) {
       kvm_set_trap(trap, KVM_TRAP_STACK_EXHAUSTED, "%s",
                    kvm_trap_kind_name(KVM_TRAP_STACK_EXHAUSTED));
       trap->func_index = f->index;

@@ -93,7 +93,8 @@ kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err) {
   for (uint32_t i = 0; i < snap->nmems; i++) {
     kvm_memory *mem = snap->mems[i].mem;
     mem->snapshot = snap;
-    if (mem->size) memset(mem->data - KVM_DIRTY_MAP, 0, (size_t)((mem->size - 1) >> KVM_DIRTY_SHIFT) + 1);
+    if (mem->size)
+      memset(mem->data - KVM_DIRTY_MAP, 0, (size_t)((mem->size - 1) >> KVM_DIRTY_SHIFT) + 1);
   }
   return snap;
 }

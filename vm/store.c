@@ -216,6 +216,8 @@ const char *kvm_trap_kind_name(kvm_trap_kind k) {
     return "uncaught exception";
   case KVM_TRAP_NULL_EXCEPTION:
     return "null exception reference";
+  case KVM_TRAP_INVALID_FUNCTION:
+    return "invalid function";
   case KVM_TRAP_KIND_COUNT:
     break;
   }
@@ -246,9 +248,9 @@ const char *kvm_valtype_name(kvm_valtype t) {
 
 void kvm_trap_format(const kvm_trap *t, char *buf, size_t n) {
   const char *what = kvm_trap_kind_name(t->kind);
-  if (t->kind == KVM_TRAP_HOST || t->kind == KVM_TRAP_EXIT || !t->message[0]) {
-    if (t->message[0]) what = t->message;
-  }
+  bool own_words =
+      t->kind == KVM_TRAP_HOST || t->kind == KVM_TRAP_EXIT || t->kind == KVM_TRAP_INVALID_FUNCTION;
+  if (own_words && t->message[0]) what = t->message;
   if (t->func_index == UINT32_MAX)
     snprintf(buf, n, "trap: %s", what);
   else

@@ -12,17 +12,16 @@
 static kc_reader reader(const kc_buf *b) { return (kc_reader){b->data, b->data + b->len}; }
 
 static void test_ints(void) {
-  static const int64_t vals[] = {0,      1,      127,    128,       255,        256,    32767,
-                                 32768,  65535,  65536,  -1,        -32,        -33,    -128,
-                                 -129,   -32768, -32769, INT32_MAX, INT32_MIN,  4294967295LL,
-                                 INT64_MAX, INT64_MIN, 1LL << 40, -(1LL << 40)};
+  static const int64_t vals[] = {
+      0,      1,         127,       128,          255,       256,       32767,     32768,
+      65535,  65536,     -1,        -32,          -33,       -128,      -129,      -32768,
+      -32769, INT32_MAX, INT32_MIN, 4294967295LL, INT64_MAX, INT64_MIN, 1LL << 40, -(1LL << 40)};
   kc_buf b = {0};
   for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) kc_int(&b, vals[i]);
   kc_reader r = reader(&b);
   for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
     kc_item it;
-    CHECK(kc_read(&r, &it) && it.type == KC_INT && it.i == vals[i], "int %lld",
-          (long long)vals[i]);
+    CHECK(kc_read(&r, &it) && it.type == KC_INT && it.i == vals[i], "int %lld", (long long)vals[i]);
   }
   kc_item it;
   CHECK(!kc_read(&r, &it), "read past the end");
@@ -77,11 +76,19 @@ static void test_values(void) {
 /* Known encodings, including formats the encoder never writes. */
 static void test_foreign(void) {
   static const uint8_t msg[] = {
-      0xcc, 0xff,                         /* uint8 255 */
-      0xcf, 0, 0, 0, 0, 0, 0, 0, 5,       /* uint64 5 */
-      0xca, 0x3f, 0xc0, 0, 0,             /* float32 1.5 */
-      0xd4, KOBAKO_EXT_SYMBOL, 'x',       /* fixext1 symbol */
-      0x92, 0x01, 0x80,                   /* [1, {}] */
+      0xcc, 0xff, /* uint8 255 */
+      0xcf, 0,
+      0,    0,
+      0,    0,
+      0,    0,
+      5, /* uint64 5 */
+      0xca, 0x3f,
+      0xc0, 0,
+      0, /* float32 1.5 */
+      0xd4, KOBAKO_EXT_SYMBOL,
+      'x', /* fixext1 symbol */
+      0x92, 0x01,
+      0x80, /* [1, {}] */
   };
   kc_reader r = {msg, msg + sizeof msg};
   kc_item it;
@@ -96,16 +103,16 @@ static void test_foreign(void) {
 
 static void test_malformed(void) {
   static const uint8_t cases[][10] = {
-      {1, 0xc1},                             /* never used */
-      {9, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0},  /* uint64 past INT64_MAX */
-      {2, 0xd4, 7},                          /* unknown ext type, truncated */
-      {3, 0xd4, 7, 0},                       /* unknown ext type */
-      {3, 0xd5, KOBAKO_EXT_HANDLE, 0},       /* handle of 2 bytes, truncated */
-      {4, 0xd5, KOBAKO_EXT_HANDLE, 0, 1},    /* handle of 2 bytes */
-      {3, 0xda, 0xff, 0xff},                 /* str16 longer than the message */
-      {5, 0xdd, 0xff, 0xff, 0xff, 0xff},     /* array32 with no items */
-      {2, 0xcb, 0},                          /* truncated float */
-      {1, 0xa5},                             /* fixstr 5, no bytes */
+      {1, 0xc1},                            /* never used */
+      {9, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0}, /* uint64 past INT64_MAX */
+      {2, 0xd4, 7},                         /* unknown ext type, truncated */
+      {3, 0xd4, 7, 0},                      /* unknown ext type */
+      {3, 0xd5, KOBAKO_EXT_HANDLE, 0},      /* handle of 2 bytes, truncated */
+      {4, 0xd5, KOBAKO_EXT_HANDLE, 0, 1},   /* handle of 2 bytes */
+      {3, 0xda, 0xff, 0xff},                /* str16 longer than the message */
+      {5, 0xdd, 0xff, 0xff, 0xff, 0xff},    /* array32 with no items */
+      {2, 0xcb, 0},                         /* truncated float */
+      {1, 0xa5},                            /* fixstr 5, no bytes */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     kc_reader r = {cases[i] + 1, cases[i] + 1 + cases[i][0]};

@@ -21,7 +21,7 @@ typedef struct loaded {
   kvm_module *mod;
 } loaded;
 
-static bool load(loaded *l, const char *what, const char *wat) {
+static inline bool load(loaded *l, const char *what, const char *wat) {
   char err[256];
   kvm_error kerr;
   memset(l, 0, sizeof *l);
@@ -34,20 +34,20 @@ static bool load(loaded *l, const char *what, const char *wat) {
   return l->mod != NULL;
 }
 
-static void unload(loaded *l) {
+static inline void unload(loaded *l) {
   kvm_module_free(l->mod);
   kst_buf_free(&l->wasm);
 }
 
-static kvm_instance *instantiate(kvm_store *s, loaded *l, const char *what,
-                                 const kvm_extern *imports, size_t n) {
+static inline kvm_instance *instantiate(kvm_store *s, loaded *l, const char *what,
+                                        const kvm_extern *imports, size_t n) {
   kvm_error err;
   kvm_instance *inst = kvm_instantiate(s, l->mod, imports, n, &err);
   CHECK(inst != NULL, "%s: instantiation failed: %s", what, err.message);
   return inst;
 }
 
-static kvm_func *export_func(kvm_instance *inst, const char *name) {
+static inline kvm_func *export_func(kvm_instance *inst, const char *name) {
   kvm_extern e;
   if (!inst || !kvm_instance_export(inst, name, strlen(name), &e) || e.kind != KVM_EXTERN_FUNC) {
     CHECK(0, "no exported function %s", name);
@@ -58,8 +58,8 @@ static kvm_func *export_func(kvm_instance *inst, const char *name) {
 
 /* Calls an export with as many results as its type has (at most 8). A
  * missing export reports a failure and returns false with kind NONE. */
-static bool invoke(kvm_store *s, kvm_instance *inst, const char *name, const kvm_val *args,
-                   size_t nargs, kvm_val *res, kvm_trap *trap) {
+static inline bool invoke(kvm_store *s, kvm_instance *inst, const char *name, const kvm_val *args,
+                          size_t nargs, kvm_val *res, kvm_trap *trap) {
   kvm_func *f = export_func(inst, name);
   kvm_externtype t;
   memset(trap, 0, sizeof *trap);

@@ -67,6 +67,7 @@ typedef enum kvm_trap_kind {
   KVM_TRAP_EXIT,               /* a host function ended the run (WASI proc_exit) */
   KVM_TRAP_EXCEPTION,          /* "uncaught exception": trap.exception says which */
   KVM_TRAP_NULL_EXCEPTION,     /* "null exception reference" (throw_ref of null) */
+  KVM_TRAP_INVALID_FUNCTION,   /* a lazily loaded body failed validation; message says why */
   KVM_TRAP_KIND_COUNT
 } kvm_trap_kind;
 
@@ -129,6 +130,13 @@ typedef struct kvm_extern {
  * Returns NULL and fills err on failure. Free with kvm_module_free (after
  * every store using it is freed). */
 kvm_module *kvm_module_new(const uint8_t *bytes, size_t len, kvm_error *err);
+/* The same, but each function body is validated and compiled when it is
+ * first called rather than now, so loading a large module costs a fraction
+ * and its never-called functions nothing. A body found invalid then traps
+ * with KVM_TRAP_INVALID_FUNCTION. For modules the embedder trusts to be
+ * valid, such as ones it built itself: the spec's rules, that an invalid
+ * module is refused whole, need kvm_module_new. */
+kvm_module *kvm_module_new_lazy(const uint8_t *bytes, size_t len, kvm_error *err);
 void kvm_module_free(kvm_module *m);
 
 typedef struct kvm_limits {
