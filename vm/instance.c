@@ -263,6 +263,7 @@ static bool init_datas(kvm_instance *inst, kvm_error *err) {
                       "data segment %u: %u bytes at offset %u, memory %u has %llu", i, d->len,
                       offset, d->memory, (unsigned long long)mem->size);
     if (d->len) memcpy(mem->data + offset, d->bytes, d->len);
+    kvm_dirty_range(mem, offset, d->len);
     inst->data_dropped[i] = true;
   }
   return true;

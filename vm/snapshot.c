@@ -1,13 +1,14 @@
 /* snapshot.c — an instance's state saved and put back: its memories (only the
- * blocks the dirty map says were written since, and the size), globals,
- * tables and dropped segments, so that a restore costs what was touched. */
+ * blocks the dirty map says were written, both ways), globals, tables and
+ * dropped segments, so that taking and restoring cost what was touched. */
 #include "internal.h"
 
 #include <stdlib.h>
 
 typedef struct mem_copy {
   kvm_memory *mem;
-  uint8_t *bytes; /* owned: the memory as it was */
+  uint8_t *bytes; /* owned: the memory as it was; zero pages for blocks never written */
+  uint8_t *saved; /* owned: the dirty map at the take, one byte per block */
   uint64_t size;
 } mem_copy;
 
@@ -28,11 +29,52 @@ struct kvm_snapshot {
   uint32_t *elem_lens;
 };
 
+static size_t nblocks(uint64_t size) {
+  return size ? (size_t)((size - 1) >> KVM_DIRTY_SHIFT) + 1 : 0;
+}
+
+/* The dirty map means "written since the memory was made" until a snapshot
+ * takes it over, and again once that snapshot is gone: its saved marks are
+ * put back, so that a later take still finds every block that isn't zero. */
+static void remark(mem_copy *c) {
+  uint8_t *map = c->mem->data - KVM_DIRTY_MAP;
+  size_t n = nblocks(c->mem->size < c->size ? c->mem->size : c->size);
+  for (size_t b = 0; b < n; b++) map[b] |= c->saved[b];
+}
+
+/* Copies the blocks marked written (and 8 bytes past each, for stores that
+ * cross into the next) into zeroed pages: a block never written is zero in
+ * the memory as in the copy, and the copy's untouched pages cost nothing. */
+static bool copy_memory(mem_copy *c, kvm_memory *mem) {
+  c->mem = mem;
+  c->size = mem->size;
+  size_t n = nblocks(mem->size);
+  if (n == 0) return true;
+  const uint8_t *map = mem->data - KVM_DIRTY_MAP;
+  c->bytes = calloc(1, (size_t)mem->size);
+  c->saved = malloc(n);
+  if (!c->bytes || !c->saved) return false;
+  memcpy(c->saved, map, n);
+  const uint64_t block = (uint64_t)1 << KVM_DIRTY_SHIFT;
+  for (size_t b = 0; b < n; b++) {
+    if (!map[b]) continue;
+    uint64_t at = (uint64_t)b * block, len = block + 8;
+    if (len > mem->size - at) len = mem->size - at;
+    memcpy(c->bytes + at, mem->data + at, (size_t)len);
+  }
+  return true;
+}
+
 void kvm_snapshot_free(kvm_snapshot *snap) {
   if (!snap) return;
   for (uint32_t i = 0; i < snap->nmems; i++) {
-    if (snap->mems[i].mem->snapshot == snap) snap->mems[i].mem->snapshot = NULL;
-    free(snap->mems[i].bytes);
+    mem_copy *c = &snap->mems[i];
+    if (c->mem->snapshot == snap) {
+      c->mem->snapshot = NULL;
+      remark(c);
+    }
+    free(c->bytes);
+    free(c->saved);
   }
   for (uint32_t i = 0; i < snap->ntables; i++) free(snap->tables[i].elems);
   free(snap->mems);
@@ -74,8 +116,7 @@ kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err) {
     ok = ok && snap->mems && snap->tables && snap->globals;
   }
   for (uint32_t i = 0; ok && i < m->nmems; i++) {
-    kvm_memory *mem = inst->mems[i];
-    snap->mems[i] = (mem_copy){mem, dup_bytes(mem->data, (size_t)mem->size, &ok), mem->size};
+    ok = copy_memory(&snap->mems[i], inst->mems[i]);
     snap->nmems = i + 1;
   }
   for (uint32_t i = 0; ok && i < m->ntables; i++) {
@@ -93,8 +134,7 @@ kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err) {
   for (uint32_t i = 0; i < snap->nmems; i++) {
     kvm_memory *mem = snap->mems[i].mem;
     mem->snapshot = snap;
-    if (mem->size)
-      memset(mem->data - KVM_DIRTY_MAP, 0, (size_t)((mem->size - 1) >> KVM_DIRTY_SHIFT) + 1);
+    memset(mem->data - KVM_DIRTY_MAP, 0, nblocks(mem->size));
   }
   return snap;
 }
@@ -111,12 +151,11 @@ static void restore_memory(mem_copy *c) {
     memset(map + from, 0, (size_t)(to - from));
     kvm_memory_shrink(mem, c->size);
   }
-  if (c->size == 0) return;
   const uint64_t block = (uint64_t)1 << KVM_DIRTY_SHIFT;
-  size_t nblocks = (size_t)((c->size - 1) >> KVM_DIRTY_SHIFT) + 1;
-  for (size_t b = 0; b < nblocks;) {
+  size_t n = nblocks(c->size);
+  for (size_t b = 0; b < n;) {
     uint64_t word = 0;
-    if (b + 8 <= nblocks) {
+    if (b + 8 <= n) {
       memcpy(&word, map + b, sizeof word);
       if (!word) {
         b += 8;

@@ -1,7 +1,8 @@
 /* test_snapshot.c — snapshots through the public API: every kind of write a
  * guest or the host can make to a memory (stores of each width, across the
  * dirty map's block edges, bulk instructions, growth), globals, tables and
- * dropped segments, all put back exactly by a restore, over many rounds. */
+ * dropped segments, all put back exactly by a restore, over many rounds, and
+ * a second snapshot of the same memory after the first is freed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,12 +151,20 @@ int main(void) {
       memcpy(saved, kvm_memory_data(fx.mem), (size_t)size);
       test_state(&fx, snap);
       test_rounds(&fx, snap, saved, size);
-      free(saved);
       kvm_snapshot_free(snap);
-      /* the memory is free for a new snapshot */
+      /* the memory is free for a new snapshot, which saves what was written
+       * under the first one and after it as well as before it */
+      write_mem(&fx, 3, 4096, 0x0102030405060708ull, 0);
       snap = kvm_snapshot_take(fx.inst, &err);
       CHECK(snap != NULL, "snapshot after free: %s", err.message);
-      kvm_snapshot_free(snap);
+      if (snap) {
+        memcpy(saved, kvm_memory_data(fx.mem), (size_t)size);
+        test_rounds(&fx, snap, saved, size);
+        CHECK(memcmp(kvm_memory_data(fx.mem) + 100, "initial", 7) == 0,
+              "the data segment's bytes were lost by the second snapshot");
+        kvm_snapshot_free(snap);
+      }
+      free(saved);
     }
   }
   kvm_store_free(fx.s);

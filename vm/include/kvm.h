@@ -287,7 +287,7 @@ void kvm_caller_rethrow(kvm_caller *c, kvm_exn *e);
 kvm_memory *kvm_memory_new(kvm_store *s, kvm_limits pages);
 uint8_t *kvm_memory_data(kvm_memory *mem);  /* valid until the next grow */
 /* The embedder wrote [offset, offset + len) through kvm_memory_data: a
- * snapshot's restore must know, so every host write is reported here (false
+ * snapshot, taken or restored, must know, so every host write is reported here (false
  * when the range is outside the memory). Guest writes are tracked by the vm. */
 bool kvm_memory_written(kvm_memory *mem, uint64_t offset, uint64_t len);
 uint64_t kvm_memory_size(const kvm_memory *mem); /* in bytes */
