@@ -295,7 +295,9 @@ kvm_store *kvm_caller_store(kvm_caller *c) { return c->store; }
 
 void kvm_caller_trap(kvm_caller *c, kvm_trap_kind kind, const char *fmt, ...) {
   if (!c->trap) return;
-  c->trap->kind = kind;
+  /* an exception is thrown with kvm_caller_throw, which gives it its values */
+  c->trap->kind = kind == KVM_TRAP_EXCEPTION ? KVM_TRAP_HOST : kind;
+  c->trap->exception = NULL;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(c->trap->message, sizeof c->trap->message, fmt, ap);

@@ -227,6 +227,8 @@ kvm_memory *kvm_instance_memory(const kvm_instance *inst);
 /* ---- functions -------------------------------------------------------- */
 
 /* A host function returns true on success. To fail it calls kvm_caller_trap
+ * (any kind but KVM_TRAP_EXCEPTION, which it turns into KVM_TRAP_HOST: throw
+ * with kvm_caller_throw)
  * and returns false. */
 typedef bool (*kvm_host_fn)(kvm_caller *caller, void *env, const kvm_val *args, kvm_val *results);
 
