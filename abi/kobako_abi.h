@@ -69,6 +69,15 @@
  *       | [KOBAKO_BREAK, value]      (kobako_yield only: the block broke)
  * REPLY   [KOBAKO_OK, value] | [KOBAKO_ERROR, error] | [KOBAKO_BREAK, value]
  *         (BREAK: a block the call yielded to broke; the call returns value)
+ *         An error of origin KOBAKO_ORIGIN_SERVICE raises, in the guest, an
+ *         exception of its class when the guest has a StandardError of that
+ *         name (ArgumentError, KeyError, ...), else a Kobako::ServiceError,
+ *         with its message; if the script does not rescue it the outcome
+ *         keeps origin, class and message. An error of origin
+ *         KOBAKO_ORIGIN_SANDBOX re-raises the exception the guest's block
+ *         raised in the last kobako_yield of this call (it went through the
+ *         Service unrescued). Any other origin is refused with a
+ *         Kobako::ServiceError.
  *
  * error   {"origin" => str, "class" => str, "message" => str,
  *          "backtrace" => [str, ...], "details" => value}

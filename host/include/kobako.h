@@ -1,6 +1,7 @@
 /* kobako.h — libkobako, the sandbox in C: Ruby source evaluated by the mruby
- * guest (kobako.wasm) on kobako's engine, each evaluation from the same
- * sealed snapshot, under a timeout, a memory cap and output caps. */
+ * guest (kobako.wasm) on kobako's engine, each invocation from the same
+ * sealed snapshot, under a timeout, a memory cap and output caps, with the
+ * embedder answering the guest's Service calls and yielding to its blocks. */
 #ifndef KOBAKO_H
 #define KOBAKO_H
 
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kobako_codec.h"
 #include "kvm.h"
 
 #ifdef __cplusplus
@@ -41,10 +43,13 @@ void kobako_options_default(kobako_options *o);
 
 typedef struct kobako_sandbox kobako_sandbox;
 
-/* Cheap: the guest starts (an instance, mruby booted, snapshot) on the
- * first invocation, which seals the sandbox. NULL when out of memory. */
+/* Cheap: the guest starts (an instance, mruby booted) when first needed,
+ * and the first invocation seals the sandbox: its snapshot is taken then,
+ * after every define and preload, and no more of them are accepted. NULL
+ * when out of memory. */
 kobako_sandbox *kobako_sandbox_new(kobako_runtime *rt, const kobako_options *o);
 void kobako_sandbox_free(kobako_sandbox *sb);
+bool kobako_sandbox_sealed(const kobako_sandbox *sb);
 
 /* How an invocation ended. */
 typedef enum kobako_status {
@@ -52,7 +57,8 @@ typedef enum kobako_status {
   KOBAKO_SANDBOX_ERROR, /* the script raised or did not compile, or its value cannot cross */
   KOBAKO_SERVICE_ERROR, /* a Service raised and the script did not rescue it */
   KOBAKO_TRAPPED,       /* the engine stopped it: trap says why (timeout, memory limit, ...) */
-  KOBAKO_SETUP_ERROR,   /* the guest could not be started: message says why */
+  KOBAKO_SETUP_ERROR,   /* the guest could not be started, or a call was refused: message says why */
+  KOBAKO_BROKE,         /* kobako_sandbox_yield only: the block did `break value` */
 } kobako_status;
 
 typedef struct kobako_result {
@@ -77,11 +83,56 @@ typedef struct kobako_result {
   uint64_t memory_peak; /* bytes the memory grew past its size at entry */
 } kobako_result;
 
-/* Evaluates Ruby source (UTF-8) under the file name "(eval)". Everything
- * *result points to belongs to the sandbox and stays valid until its next
- * invocation. Returns result->status. */
+/* ---- before the seal ----------------------------------------------------------
+ * Each returns KOBAKO_SETUP_ERROR (message set) once the sandbox is sealed
+ * or when a name does not match /\A[A-Z]\w*\z/. */
+
+/* Makes Namespace::Member a Service the guest can call: its calls reach the
+ * call function below with the target "Namespace::Member". */
+kobako_status kobako_sandbox_define(kobako_sandbox *sb, const char *ns, const char *member,
+                                    kobako_result *result);
+/* Compiles and runs a snippet now, under name as its file name (its
+ * definitions become part of the snapshot): a syntax error or an exception
+ * comes back as KOBAKO_SANDBOX_ERROR. */
+kobako_status kobako_sandbox_preload_code(kobako_sandbox *sb, const char *name, const char *code,
+                                          size_t len, kobako_result *result);
+/* Keeps RITE bytecode (mrbc's output) to load at the seal: a bad or
+ * wrong-version payload makes that first invocation a KOBAKO_SANDBOX_ERROR
+ * with origin KOBAKO_ORIGIN_BYTECODE. */
+kobako_status kobako_sandbox_preload_binary(kobako_sandbox *sb, const uint8_t *bytes, size_t len,
+                                            kobako_result *result);
+
+/* ---- Service calls ----------------------------------------------------------
+ * The guest calls a Service or a Handle: msg is a CALL message
+ * (abi/kobako_abi.h) and the function appends a REPLY to reply (an empty
+ * or failed reply traps the invocation). While it runs it may yield to the
+ * guest's block (kobako_sandbox_yield) any number of times, and nothing
+ * else of the sandbox. Without a call function every call fails as a
+ * Service error "no such service". */
+typedef void (*kobako_call_fn)(void *ud, kobako_sandbox *sb, const uint8_t *msg, size_t len,
+                               kc_buf *reply);
+void kobako_sandbox_on_call(kobako_sandbox *sb, kobako_call_fn fn, void *ud);
+
+/* ---- invocations ------------------------------------------------------------
+ * Everything *result points to belongs to the sandbox and stays valid until
+ * its next invocation (or, for a yield, its next yield). Each returns
+ * result->status. */
+
+/* Evaluates Ruby source (UTF-8) under the file name "(eval)". */
 kobako_status kobako_sandbox_eval(kobako_sandbox *sb, const char *src, size_t len,
                                   kobako_result *result);
+/* msg: a RUN message: calls Target.call(*args, **kwargs). */
+kobako_status kobako_sandbox_run(kobako_sandbox *sb, const uint8_t *msg, size_t len,
+                                 kobako_result *result);
+/* Inside a call function only: runs the guest block the CALL passed (its
+ * id) with msg, an ARGS message. KOBAKO_RETURNED: the block's value;
+ * KOBAKO_BROKE: it did `break value` (the Service should stop and the
+ * call's REPLY be [KOBAKO_BREAK, value]); KOBAKO_SANDBOX_ERROR: it raised
+ * (a REPLY of [KOBAKO_ERROR, that error] re-raises the same exception in
+ * the guest); KOBAKO_TRAPPED: the invocation is over, whatever the call
+ * function replies. */
+kobako_status kobako_sandbox_yield(kobako_sandbox *sb, uint32_t block, const uint8_t *msg,
+                                   size_t len, kobako_result *result);
 
 /* Ruby's inspect of a MessagePack value as kobako_sandbox_eval returns it
  * (nil, true, 12, 1.5, "text", :sym, [..], {..}), into a malloc'ed,

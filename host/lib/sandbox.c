@@ -1,7 +1,8 @@
 /* sandbox.c — libkobako's runtimes and sandboxes: loading kobako.wasm,
- * starting the guest (instance, WASI with capped capture, boot, ABI check,
- * snapshot), and each invocation from the snapshot under its caps, with its
- * outcome decoded and its usage measured. */
+ * starting the guest (instance, WASI with capped capture, boot, ABI check),
+ * defines and preloads until the seal (snapshot), each invocation from the
+ * snapshot under its caps, the guest's calls to the embedder and its yields
+ * back, and each outcome decoded with its usage measured. */
 #include "kobako.h"
 
 #include "kobako_abi.h"
@@ -18,18 +19,38 @@ struct kobako_runtime {
   kvm_module *module;
 };
 
+typedef struct pending_define {
+  char *ns, *member;
+} pending_define;
+
 struct kobako_sandbox {
   kobako_runtime *rt;
   kobako_options opt;
-  bool started;
-  bool used; /* an invocation ran since the snapshot: restore first */
+  bool started;    /* start() ran */
+  bool inst_ready; /* and the guest is up (else setup_error says why) */
+  bool sealed;     /* the first invocation came: snap is taken unless the seal failed */
+  bool seal_failed;
+  kobako_result seal_failure; /* then every invocation's outcome */
+  bool broke;      /* the last outcome read was [BREAK, value] */
+  bool used;    /* an invocation ran since the snapshot: restore first */
   char setup_error[1024];
+  char refusal[256]; /* why the last define or preload was refused */
   kvm_store *store;
   kwasi *wasi;
   kvm_instance *inst;
   kvm_memory *mem;
   kvm_snapshot *snap;
-  kvm_func *alloc, *eval;
+  kvm_func *alloc, *define, *preload, *eval, *run, *yield;
+  /* defines made before the guest started, and bytecode kept for the seal */
+  pending_define *defines;
+  size_t ndefines;
+  kc_buf binaries; /* each a PRELOAD message, one after another */
+  size_t nbinaries;
+  /* the embedder's answer to the guest's calls */
+  kobako_call_fn on_call;
+  void *on_call_ud;
+  uint32_t call_depth; /* calls in progress */
+  kvm_trap trapped;    /* a yield trapped: every call in progress ends so */
   /* the last outcome, owned: the message, and the strings taken out of it */
   uint8_t *outcome;
   size_t outcome_len;
@@ -137,6 +158,12 @@ static void clear_outcome(kobako_sandbox *sb) {
 void kobako_sandbox_free(kobako_sandbox *sb) {
   if (!sb) return;
   clear_outcome(sb);
+  for (size_t i = 0; i < sb->ndefines; i++) {
+    free(sb->defines[i].ns);
+    free(sb->defines[i].member);
+  }
+  free(sb->defines);
+  kc_buf_free(&sb->binaries);
   kvm_snapshot_free(sb->snap);
   kvm_store_free(sb->store);
   kwasi_free(sb->wasi);
@@ -152,36 +179,74 @@ static bool outcome_range(kobako_sandbox *sb, int64_t packed, uint32_t *ptr, uin
 
 /* ---- the host function the guest imports ---------------------------------------- */
 
-/* kobako.call: a Service or Handle call. No Services can be bound yet, so
- * every call is answered with the error a missing Service gets. */
+/* Puts n bytes into a guest buffer from kobako_alloc (a nested call when
+ * inside one); 0 when the guest has no room or the call trapped. */
+static uint32_t copy_in(kobako_sandbox *sb, const void *bytes, size_t n, kvm_trap *t) {
+  kvm_val len = {.type = KVM_I32, .of.i32 = (int32_t)n}, r;
+  if (n > INT32_MAX || !kvm_call(sb->store, sb->alloc, &len, 1, &r, 1, t)) return 0;
+  uint32_t ptr = (uint32_t)r.of.i32;
+  if (!ptr || (uint64_t)ptr + n > kvm_memory_size(sb->mem)) return 0;
+  memcpy(kvm_memory_data(sb->mem) + ptr, bytes, n);
+  kvm_memory_written(sb->mem, ptr, n);
+  return ptr;
+}
+
+/* The reply to a call when no embedder answers calls. */
+static void no_such_service(kc_buf *reply) {
+  static const char msg[] = "no such service";
+  kc_array(reply, 2);
+  kc_int(reply, KOBAKO_ERROR);
+  kc_map(reply, 3);
+  kc_str(reply, "origin", 6);
+  kc_str(reply, KOBAKO_ORIGIN_SERVICE, strlen(KOBAKO_ORIGIN_SERVICE));
+  kc_str(reply, "class", 5);
+  kc_str(reply, "Kobako::ServiceError", 20);
+  kc_str(reply, "message", 7);
+  kc_str(reply, msg, sizeof msg - 1);
+}
+
+/* kobako.call(msg, len): the CALL is copied out (the embedder may yield,
+ * which runs the guest and may move its memory), answered by the embedder,
+ * and its REPLY copied into a buffer of the guest's. */
 static bool host_call(kvm_caller *c, void *env, const kvm_val *args, kvm_val *results) {
   kobako_sandbox *sb = env;
-  (void)args;
-  kc_buf reply = {0};
-  static const char msg[] = "no such service";
-  kc_array(&reply, 2);
-  kc_int(&reply, KOBAKO_ERROR);
-  kc_map(&reply, 3);
-  kc_str(&reply, "origin", 6);
-  kc_str(&reply, KOBAKO_ORIGIN_SERVICE, strlen(KOBAKO_ORIGIN_SERVICE));
-  kc_str(&reply, "class", 5);
-  kc_str(&reply, "Kobako::ServiceError", 20);
-  kc_str(&reply, "message", 7);
-  kc_str(&reply, msg, sizeof msg - 1);
-  kvm_val len = {.type = KVM_I32, .of.i32 = (int32_t)reply.len}, buf;
-  kvm_trap t;
-  bool ok = !reply.failed && kvm_call(kvm_caller_store(c), sb->alloc, &len, 1, &buf, 1, &t);
-  uint32_t ptr = ok ? (uint32_t)buf.of.i32 : 0;
-  ok = ok && ptr && (uint64_t)ptr + reply.len <= kvm_memory_size(sb->mem);
-  if (ok) {
-    memcpy(kvm_memory_data(sb->mem) + ptr, reply.data, reply.len);
-    kvm_memory_written(sb->mem, ptr, reply.len);
-    results[0] = (kvm_val){.type = KVM_I64, .of.i64 = (int64_t)((uint64_t)ptr << 32 | reply.len)};
-  } else {
-    kvm_caller_trap(c, KVM_TRAP_HOST, "kobako.call: no room in the guest for the reply");
+  uint32_t ptr = (uint32_t)args[0].of.i32, len = (uint32_t)args[1].of.i32;
+  if ((uint64_t)ptr + len > kvm_memory_size(sb->mem)) {
+    kvm_caller_trap(c, KVM_TRAP_HOST, "kobako.call: the message is outside the guest's memory");
+    return false;
   }
+  uint8_t *msg = malloc(len ? len : 1);
+  if (!msg) {
+    kvm_caller_trap(c, KVM_TRAP_HOST, "kobako.call: out of memory");
+    return false;
+  }
+  memcpy(msg, kvm_memory_data(sb->mem) + ptr, len);
+  kc_buf reply = {0};
+  sb->call_depth++;
+  if (sb->on_call)
+    sb->on_call(sb->on_call_ud, sb, msg, len, &reply);
+  else
+    no_such_service(&reply);
+  sb->call_depth--;
+  free(msg);
+  kvm_trap t;
+  memset(&t, 0, sizeof t);
+  uint32_t at = 0;
+  if (sb->trapped.kind == KVM_TRAP_NONE && !reply.failed && reply.len)
+    at = copy_in(sb, reply.data, reply.len, &t);
+  if (sb->trapped.kind == KVM_TRAP_NONE && t.kind != KVM_TRAP_NONE) sb->trapped = t;
+  uint32_t reply_len = (uint32_t)reply.len;
   kc_buf_free(&reply);
-  return ok;
+  if (sb->trapped.kind != KVM_TRAP_NONE) {
+    kvm_caller_trap(c, sb->trapped.kind, "%s", sb->trapped.message);
+    return false;
+  }
+  if (!at) {
+    kvm_caller_trap(c, KVM_TRAP_HOST, "kobako.call: no reply, or no room in the guest for it");
+    return false;
+  }
+  results[0] = (kvm_val){.type = KVM_I64, .of.i64 = (int64_t)((uint64_t)at << 32 | reply_len)};
+  return true;
 }
 
 /* ---- starting the guest -------------------------------------------------------- */
@@ -214,7 +279,7 @@ static bool call0(kobako_sandbox *sb, const char *name, int32_t *want) {
   return true;
 }
 
-/* Instance, WASI, _initialize, the ABI version, boot, snapshot. */
+/* Instance, WASI, _initialize, the ABI version, boot. */
 static bool start(kobako_sandbox *sb) {
   const kvm_module *m = sb->rt->module;
   char err[256];
@@ -256,8 +321,12 @@ static bool start(kobako_sandbox *sb) {
   if (!ok) return false;
   sb->mem = kvm_instance_memory(sb->inst);
   sb->alloc = export_fn(sb, KOBAKO_EXPORT_ALLOC);
+  sb->define = export_fn(sb, KOBAKO_EXPORT_DEFINE);
+  sb->preload = export_fn(sb, KOBAKO_EXPORT_PRELOAD);
   sb->eval = export_fn(sb, KOBAKO_EXPORT_EVAL);
-  if (!sb->mem || !sb->alloc || !sb->eval)
+  sb->run = export_fn(sb, KOBAKO_EXPORT_RUN);
+  sb->yield = export_fn(sb, KOBAKO_EXPORT_YIELD);
+  if (!sb->mem || !sb->alloc || !sb->define || !sb->preload || !sb->eval || !sb->run || !sb->yield)
     return fail_setup(sb, "kobako.wasm lacks its memory or an entry point", NULL);
   /* the boot runs once, unlimited but by the invocation timeout */
   kvm_store_set_deadline(sb->store, sb->opt.timeout);
@@ -271,9 +340,6 @@ static bool start(kobako_sandbox *sb) {
   }
   if (!call0(sb, KOBAKO_EXPORT_BOOT, &booted)) return false;
   if (booted != 0) return fail_setup(sb, "the guest failed to boot", NULL);
-  kvm_error e;
-  sb->snap = kvm_snapshot_take(sb->inst, &e);
-  if (!sb->snap) return fail_setup(sb, "snapshot", e.message);
   kwasi_output_capture(sb->wasi, 1, sb->opt.stdout_limit);
   kwasi_output_capture(sb->wasi, 2, sb->opt.stderr_limit);
   return true;
@@ -340,6 +406,7 @@ static bool read_error(kobako_sandbox *sb, kc_reader *r, kobako_result *res) {
 
 /* Takes the guest's outcome message out of its memory and reads it. */
 static bool read_outcome(kobako_sandbox *sb, int64_t packed, kobako_result *res) {
+  clear_outcome(sb); /* a yield's, read while this one was running */
   uint32_t ptr, len;
   if (!outcome_range(sb, packed, &ptr, &len)) return false;
   sb->outcome = malloc(len ? len : 1);
@@ -352,7 +419,8 @@ static bool read_outcome(kobako_sandbox *sb, int64_t packed, kobako_result *res)
       kind.type != KC_INT)
     return false;
   if (kind.i == KOBAKO_ERROR) return read_error(sb, &r, res);
-  if (kind.i != KOBAKO_OK) return false;
+  if (kind.i != KOBAKO_OK && kind.i != KOBAKO_BREAK) return false;
+  sb->broke = kind.i == KOBAKO_BREAK;
   kc_reader at = r;
   if (!kc_skip(&r, KOBAKO_MAX_DEPTH) || r.p != r.end) return false;
   res->status = KOBAKO_RETURNED;
@@ -381,49 +449,23 @@ static void finish(kobako_sandbox *sb, kobako_result *res, double t0, uint64_t s
   res->wall_time = now() - t0;
 }
 
-/* Puts src into a guest buffer; 0 when the guest has no room. */
-static uint32_t copy_in(kobako_sandbox *sb, const char *src, size_t len, kvm_trap *t) {
-  kvm_val n = {.type = KVM_I32, .of.i32 = (int32_t)len}, r;
-  if (len > INT32_MAX || !kvm_call(sb->store, sb->alloc, &n, 1, &r, 1, t)) return 0;
-  uint32_t ptr = (uint32_t)r.of.i32;
-  if (!ptr || (uint64_t)ptr + len > kvm_memory_size(sb->mem)) return 0;
-  memcpy(kvm_memory_data(sb->mem) + ptr, src, len);
-  kvm_memory_written(sb->mem, ptr, len);
-  return ptr;
-}
-
-kobako_status kobako_sandbox_eval(kobako_sandbox *sb, const char *src, size_t len,
-                                  kobako_result *res) {
-  double t0 = now();
-  memset(res, 0, sizeof *res);
-  clear_outcome(sb);
-  if (!sb->started) {
-    sb->started = true;
-    start(sb); /* sets snap only when everything worked */
-  }
-  if (!sb->snap) {
-    res->status = KOBAKO_SETUP_ERROR;
-    res->message = sb->setup_error;
-    res->wall_time = now() - t0;
-    return res->status;
-  }
-  if (sb->used) kvm_snapshot_restore(sb->snap);
-  sb->used = true;
-  kwasi_output_reset(sb->wasi, 1);
-  kwasi_output_reset(sb->wasi, 2);
-  uint64_t size0 = kvm_memory_size(sb->mem);
-  arm(sb, size0);
+/* Runs export f on msg (copied into the guest) as an invocation or, inside
+ * a call, as a nested run (a yield): no restore, no new caps. */
+static kobako_status call_guest(kobako_sandbox *sb, kvm_func *f, const uint32_t *lead, size_t nlead,
+                                const void *msg, size_t len, kobako_result *res, uint64_t size0,
+                                bool outermost) {
   kvm_trap t;
   memset(&t, 0, sizeof t);
-  uint32_t ptr = copy_in(sb, src, len, &t);
-  kvm_val args[2] = {{.type = KVM_I32, .of.i32 = (int32_t)ptr},
-                     {.type = KVM_I32, .of.i32 = (int32_t)len}},
-          r;
-  if (ptr) arm(sb, size0);
-  if (!ptr || !kvm_call(sb->store, sb->eval, args, 2, &r, 1, &t)) {
+  uint32_t ptr = copy_in(sb, msg, len, &t);
+  kvm_val args[3], r;
+  for (size_t i = 0; i < nlead; i++) args[i] = (kvm_val){.type = KVM_I32, .of.i32 = (int32_t)lead[i]};
+  args[nlead] = (kvm_val){.type = KVM_I32, .of.i32 = (int32_t)ptr};
+  args[nlead + 1] = (kvm_val){.type = KVM_I32, .of.i32 = (int32_t)len};
+  if (ptr && outermost) arm(sb, size0);
+  if (!ptr || !kvm_call(sb->store, f, args, nlead + 2, &r, 1, &t)) {
     if (t.kind == KVM_TRAP_NONE) {
       t.kind = KVM_TRAP_HOST;
-      snprintf(t.message, sizeof t.message, "no room in the guest for %zu bytes of source", len);
+      snprintf(t.message, sizeof t.message, "no room in the guest for a message of %zu bytes", len);
     }
     res->status = KOBAKO_TRAPPED;
     res->trap = t;
@@ -435,6 +477,215 @@ kobako_status kobako_sandbox_eval(kobako_sandbox *sb, const char *src, size_t le
     snprintf(res->trap.message, sizeof res->trap.message, "the guest's outcome is malformed");
     res->message = res->trap.message;
   }
+  return res->status;
+}
+
+static kobako_status refuse(kobako_sandbox *sb, kobako_result *res, const char *fmt, const char *arg) {
+  memset(res, 0, sizeof *res);
+  snprintf(sb->refusal, sizeof sb->refusal, fmt, arg);
+  res->status = KOBAKO_SETUP_ERROR;
+  res->message = sb->refusal;
+  return res->status;
+}
+
+static bool constant_name(const char *s) {
+  if (!s || *s < 'A' || *s > 'Z') return false;
+  for (s++; *s; s++)
+    if (!(*s == '_' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+      return false;
+  return true;
+}
+
+/* Outside any invocation: the guest's answer to define or preload. */
+static kobako_status setup_call(kobako_sandbox *sb, kvm_func *f, const kc_buf *msg,
+                                kobako_result *res) {
+  memset(res, 0, sizeof *res);
+  clear_outcome(sb);
+  if (msg->failed) return refuse(sb, res, "%s", "out of memory");
+  uint64_t size0 = kvm_memory_size(sb->mem);
+  arm(sb, size0);
+  kvm_store_set_memory_limits(sb->store, UINT64_MAX, UINT64_MAX, true);
+  return call_guest(sb, f, NULL, 0, msg->data, msg->len, res, size0, false);
+}
+
+static bool ensure_started(kobako_sandbox *sb) {
+  if (!sb->started) {
+    sb->started = true;
+    if (start(sb)) sb->inst_ready = true;
+  }
+  return sb->inst_ready;
+}
+
+/* The DEFINE message of the defines made so far, sent to the guest. */
+static kobako_status flush_defines(kobako_sandbox *sb, kobako_result *res) {
+  if (!sb->ndefines) return KOBAKO_RETURNED;
+  kc_buf msg = {0};
+  kc_array(&msg, (uint32_t)sb->ndefines);
+  for (size_t i = 0; i < sb->ndefines; i++) {
+    kc_array(&msg, 2);
+    kc_str(&msg, sb->defines[i].ns, strlen(sb->defines[i].ns));
+    kc_array(&msg, 1);
+    kc_str(&msg, sb->defines[i].member, strlen(sb->defines[i].member));
+    free(sb->defines[i].ns);
+    free(sb->defines[i].member);
+  }
+  sb->ndefines = 0;
+  kobako_status st = setup_call(sb, sb->define, &msg, res);
+  kc_buf_free(&msg);
+  return st;
+}
+
+bool kobako_sandbox_sealed(const kobako_sandbox *sb) { return sb->sealed; }
+
+void kobako_sandbox_on_call(kobako_sandbox *sb, kobako_call_fn fn, void *ud) {
+  sb->on_call = fn;
+  sb->on_call_ud = ud;
+}
+
+kobako_status kobako_sandbox_define(kobako_sandbox *sb, const char *ns, const char *member,
+                                    kobako_result *res) {
+  if (sb->sealed) return refuse(sb, res, "%s", "the sandbox is sealed: its first invocation ran");
+  if (!constant_name(ns)) return refuse(sb, res, "a namespace is named like a constant, not %s", ns);
+  if (!constant_name(member))
+    return refuse(sb, res, "a member is named like a constant, not %s", member);
+  pending_define *more = realloc(sb->defines, (sb->ndefines + 1) * sizeof *more);
+  if (!more) return refuse(sb, res, "%s", "out of memory");
+  sb->defines = more;
+  pending_define d = {strdup(ns), strdup(member)};
+  if (!d.ns || !d.member) {
+    free(d.ns);
+    free(d.member);
+    return refuse(sb, res, "%s", "out of memory");
+  }
+  sb->defines[sb->ndefines++] = d;
+  memset(res, 0, sizeof *res);
+  /* once the guest runs (a preload started it), defines go to it at once */
+  return sb->inst_ready ? flush_defines(sb, res) : KOBAKO_RETURNED;
+}
+
+kobako_status kobako_sandbox_preload_code(kobako_sandbox *sb, const char *name, const char *code,
+                                          size_t len, kobako_result *res) {
+  if (sb->sealed) return refuse(sb, res, "%s", "the sandbox is sealed: its first invocation ran");
+  if (!ensure_started(sb)) {
+    refuse(sb, res, "%s", "");
+    res->message = sb->setup_error;
+    return res->status;
+  }
+  if (flush_defines(sb, res) != KOBAKO_RETURNED) return res->status;
+  kc_buf msg = {0};
+  kc_array(&msg, 2);
+  kc_str(&msg, name, strlen(name));
+  kc_str(&msg, code, len);
+  kobako_status st = setup_call(sb, sb->preload, &msg, res);
+  kc_buf_free(&msg);
+  return st;
+}
+
+kobako_status kobako_sandbox_preload_binary(kobako_sandbox *sb, const uint8_t *bytes, size_t len,
+                                            kobako_result *res) {
+  if (sb->sealed) return refuse(sb, res, "%s", "the sandbox is sealed: its first invocation ran");
+  kc_array(&sb->binaries, 3);
+  kc_str(&sb->binaries, "(binary)", 8);
+  kc_nil(&sb->binaries);
+  kc_bin(&sb->binaries, bytes, len);
+  if (sb->binaries.failed) return refuse(sb, res, "%s", "out of memory");
+  sb->nbinaries++;
+  memset(res, 0, sizeof *res);
+  return KOBAKO_RETURNED;
+}
+
+/* The seal: the guest started, the last defines and the kept bytecode
+ * sent, the snapshot taken. False (and res set) when any of it failed;
+ * the sandbox then answers every invocation with that failure. */
+static bool seal(kobako_sandbox *sb, kobako_result *res) {
+  sb->sealed = true;
+  if (!ensure_started(sb)) return false;
+  if (flush_defines(sb, res) != KOBAKO_RETURNED) goto failed;
+  kc_reader r = {sb->binaries.data, sb->binaries.data + sb->binaries.len};
+  for (size_t i = 0; i < sb->nbinaries; i++) {
+    kc_reader at = r;
+    if (!kc_skip(&r, KOBAKO_MAX_DEPTH)) break;
+    kc_buf one = {.data = (uint8_t *)at.p, .len = (size_t)(r.p - at.p)};
+    if (setup_call(sb, sb->preload, &one, res) != KOBAKO_RETURNED) goto failed;
+  }
+  kc_buf_free(&sb->binaries);
+  kvm_error e;
+  sb->snap = kvm_snapshot_take(sb->inst, &e);
+  if (sb->snap) return true;
+  fail_setup(sb, "snapshot", e.message);
+  return false;
+failed:
+  /* keep the first failure's outcome for every invocation */
+  sb->seal_failure = *res;
+  sb->seal_failed = true;
+  return false;
+}
+
+/* An invocation: seal on the first, restore, caps, the call, usage. */
+static kobako_status invoke(kobako_sandbox *sb, kvm_func **f, const void *msg, size_t len,
+                            kobako_result *res) {
+  double t0 = now();
+  memset(res, 0, sizeof *res);
+  if (sb->call_depth) return refuse(sb, res, "%s", "an invocation is already running");
+  if (!sb->sealed) {
+    clear_outcome(sb);
+    seal(sb, res);
+  }
+  if (!sb->snap) {
+    if (sb->seal_failed) {
+      *res = sb->seal_failure;
+      if (res->status == KOBAKO_TRAPPED) res->message = res->trap.message;
+    } else {
+      memset(res, 0, sizeof *res);
+      res->status = KOBAKO_SETUP_ERROR;
+      res->message = sb->setup_error;
+    }
+    res->wall_time = now() - t0;
+    return res->status;
+  }
+  clear_outcome(sb);
+  if (sb->used) kvm_snapshot_restore(sb->snap);
+  sb->used = true;
+  memset(&sb->trapped, 0, sizeof sb->trapped);
+  kwasi_output_reset(sb->wasi, 1);
+  kwasi_output_reset(sb->wasi, 2);
+  uint64_t size0 = kvm_memory_size(sb->mem);
+  arm(sb, size0);
+  call_guest(sb, *f, NULL, 0, msg, len, res, size0, true);
   finish(sb, res, t0, size0);
+  return res->status;
+}
+
+kobako_status kobako_sandbox_eval(kobako_sandbox *sb, const char *src, size_t len,
+                                  kobako_result *res) {
+  return invoke(sb, &sb->eval, src, len, res);
+}
+
+kobako_status kobako_sandbox_run(kobako_sandbox *sb, const uint8_t *msg, size_t len,
+                                 kobako_result *res) {
+  return invoke(sb, &sb->run, msg, len, res);
+}
+
+kobako_status kobako_sandbox_yield(kobako_sandbox *sb, uint32_t block, const uint8_t *msg,
+                                   size_t len, kobako_result *res) {
+  memset(res, 0, sizeof *res);
+  if (!sb->call_depth) return refuse(sb, res, "%s", "kobako_sandbox_yield outside a Service call");
+  if (sb->trapped.kind != KVM_TRAP_NONE) {
+    res->status = KOBAKO_TRAPPED;
+    res->trap = sb->trapped;
+    res->message = res->trap.message;
+    return res->status;
+  }
+  uint32_t lead[1] = {block};
+  call_guest(sb, sb->yield, lead, 1, msg, len, res, 0, false);
+  if (res->status == KOBAKO_TRAPPED) {
+    sb->trapped = res->trap;
+    res->trap = sb->trapped;
+    res->message = res->trap.message;
+  } else if (res->status == KOBAKO_SERVICE_ERROR) {
+    res->status = KOBAKO_SANDBOX_ERROR;
+  } else if (res->status == KOBAKO_RETURNED && sb->broke) {
+    res->status = KOBAKO_BROKE;
+  }
   return res->status;
 }

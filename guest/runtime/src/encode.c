@@ -1,6 +1,6 @@
 /* encode.c — mruby values and exceptions as the messages of
  * abi/kobako_abi.h: the by-value classes (nil, booleans, Integer, Float,
- * String as text or binary, Symbol, Array, Hash) and the error map. */
+ * String as text or binary, Symbol, Array, Hash, Handles) and the error map. */
 #include "runtime.h"
 
 #include "kobako_abi.h"
@@ -92,6 +92,12 @@ bool kr_encode_value(mrb_state *mrb, kc_buf *b, mrb_value v, unsigned depth, mrb
     mrb_hash_foreach(mrb, mrb_hash_ptr(v), encode_pair, &w);
     return w.ok;
   }
+  case MRB_TT_DATA: {
+    uint32_t id;
+    if (!kr_proxy_handle(mrb, v, &id)) break;
+    kc_handle(b, id);
+    return true;
+  }
   default:
     break;
   }
@@ -106,6 +112,9 @@ static mrb_value call_message(mrb_state *mrb, void *exc) {
 static void put_cstr(kc_buf *b, const char *s) { kc_str(b, s, strlen(s)); }
 
 void kr_encode_error(mrb_state *mrb, kc_buf *b, mrb_value exc, const char *origin) {
+  mrb_value service_class = mrb_iv_get(mrb, exc, mrb_intern_lit(mrb, KR_SERVICE_CLASS_IV));
+  bool from_service = mrb_string_p(service_class);
+  if (from_service) origin = KOBAKO_ORIGIN_SERVICE;
   mrb_bool failed = FALSE;
   mrb_value msg = mrb_protect_error(mrb, call_message, &exc, &failed);
   if (failed || !mrb_string_p(msg)) msg = mrb_str_new_lit(mrb, "(the message could not be read)");
@@ -115,7 +124,10 @@ void kr_encode_error(mrb_state *mrb, kc_buf *b, mrb_value exc, const char *origi
   put_cstr(b, "origin");
   put_cstr(b, origin);
   put_cstr(b, "class");
-  put_cstr(b, mrb_obj_classname(mrb, exc));
+  if (from_service)
+    kc_str(b, RSTRING_PTR(service_class), (size_t)RSTRING_LEN(service_class));
+  else
+    put_cstr(b, mrb_obj_classname(mrb, exc));
   put_cstr(b, "message");
   kc_str(b, RSTRING_PTR(msg), (size_t)RSTRING_LEN(msg));
   put_cstr(b, "backtrace");

@@ -1,6 +1,7 @@
 /* io.c — the one primitive under the guest's IO (mrblib/io.rb): bytes to
  * fd 1 or 2 through WASI, where the host captures them under its caps. */
-#include <mruby.h>
+#include "runtime.h"
+
 #include <mruby/string.h>
 
 #include <errno.h>
@@ -26,8 +27,6 @@ static mrb_value io_write(mrb_state *mrb, mrb_value self) {
   return self;
 }
 
-void mrb_kobako_runtime_gem_init(mrb_state *mrb) {
+void kr_io_init(mrb_state *mrb) {
   mrb_define_method(mrb, mrb->kernel_module, "__kobako_write", io_write, MRB_ARGS_REQ(2));
 }
-
-void mrb_kobako_runtime_gem_final(mrb_state *mrb) { (void)mrb; }
