@@ -379,3 +379,9 @@ bool kvm_instance_export(const kvm_instance *inst, const char *name, size_t name
 kvm_memory *kvm_instance_memory(const kvm_instance *inst) {
   return inst->module->nmems ? inst->mems[0] : NULL;
 }
+
+uint32_t kvm_instance_global_count(const kvm_instance *inst) { return inst->module->nglobals; }
+
+kvm_global *kvm_instance_global(const kvm_instance *inst, uint32_t index) {
+  return index < inst->module->nglobals ? inst->globals[index] : NULL;
+}

@@ -223,6 +223,10 @@ bool kvm_instance_export(const kvm_instance *inst, const char *name, size_t name
                          kvm_extern *out);
 /* The instance's memory 0, or NULL. */
 kvm_memory *kvm_instance_memory(const kvm_instance *inst);
+/* Its globals by index (imported ones first), exported or not: NULL past
+ * the last. */
+uint32_t kvm_instance_global_count(const kvm_instance *inst);
+kvm_global *kvm_instance_global(const kvm_instance *inst, uint32_t index);
 
 /* ---- functions -------------------------------------------------------- */
 
