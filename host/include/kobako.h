@@ -28,6 +28,15 @@ kobako_runtime *kobako_runtime_from_bytes(const uint8_t *bytes, size_t len, char
 /* After every sandbox of it is freed. */
 void kobako_runtime_free(kobako_runtime *rt);
 
+/* Pre-initialization, for the build: boots the guest in wasm once and
+ * writes in *result (malloc'ed) a module whose memory and globals start as
+ * the booted guest's, without _initialize, so that kobako_boot has nothing
+ * left to do. False, with a message in err, when the guest does not boot or
+ * the module has what the rewrite cannot keep (a start function, passive
+ * data segments, more than one memory). */
+bool kobako_preinit(const uint8_t *wasm, size_t len, uint8_t **result, size_t *result_len,
+                    char *err, size_t errlen);
+
 /* ---- sandboxes --------------------------------------------------------------- */
 
 typedef struct kobako_options {

@@ -3,7 +3,7 @@
  * defines and preloads until the seal (snapshot), each invocation from the
  * snapshot under its caps, the guest's calls to the embedder and its yields
  * back, and each outcome decoded with its usage measured. */
-#include "kobako.h"
+#include "internal.h"
 
 #include "kobako_abi.h"
 #include "kobako_codec.h"
@@ -536,6 +536,12 @@ static kobako_status flush_defines(kobako_sandbox *sb, kobako_result *res) {
 }
 
 bool kobako_sandbox_sealed(const kobako_sandbox *sb) { return sb->sealed; }
+
+kvm_instance *kobako_sandbox_booted(kobako_sandbox *sb, const char **why) {
+  if (ensure_started(sb)) return sb->inst;
+  *why = sb->setup_error;
+  return NULL;
+}
 
 void kobako_sandbox_on_call(kobako_sandbox *sb, kobako_call_fn fn, void *ud) {
   sb->on_call = fn;
