@@ -223,7 +223,7 @@ static void test_yields(void) {
 static void test_preload_and_seal(void) {
   kobako_sandbox *sb = fresh(10);
   kobako_result r;
-  const char *code = "Adder = ->(a, b:) { a + b + Svc::Echo.n.size }\nmodule Helper; end";
+  const char *code = "module Helper; end\nAdder = ->(a, b:) { a + b + Svc::Echo.n.size }";
   CHECK(kobako_sandbox_preload_code(sb, "adder.rb", code, strlen(code), &r) == KOBAKO_RETURNED,
         "preload: %s", r.message);
   code = "def broken(";

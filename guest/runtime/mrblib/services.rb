@@ -1,11 +1,8 @@
-# services.rb — the Ruby side of Kobako::Proxy (Services and Handles): every
-# method call but a few local ones goes to the host; and Kobako.__run.
+# services.rb — the Ruby side of Kobako::Proxy (Services and Handles): the
+# methods that stay in the guest (every other goes to the host through the
+# C method_missing of services.c); and Kobako.__run.
 
 class Kobako::Proxy
-  def method_missing(name, *args, **kwargs, &block)
-    ::Kobako.__call(self, name, args, kwargs, block)
-  end
-
   def inspect
     __kobako_describe
   end

@@ -61,14 +61,15 @@ static int64_t answer_error(const char *origin, const char *klass, const char *m
                           origin);
 }
 
-/* The answer to a run of code: its value or the exception it left. */
-static int64_t answer_run(mrb_value v) {
+/* The answer to a run of code: the exception it left, else its value (or
+ * nil for a preload, whose value stays in the guest). */
+static int64_t answer_run(mrb_value v, bool preload) {
   if (M->exc) {
     mrb_value exc = mrb_obj_value(M->exc);
     M->exc = NULL;
     return answer_exception(exc, KOBAKO_ORIGIN_SANDBOX);
   }
-  return answer_value(v);
+  return answer_value(preload ? mrb_nil_value() : v);
 }
 
 /* Reads a message the host put in a kobako_alloc buffer, which it frees. */
@@ -164,7 +165,7 @@ EXPORT(KOBAKO_EXPORT_PRELOAD) int64_t kobako_preload(uint32_t msg, uint32_t len)
       !mrb_string_p(mrb_ary_ref(M, m, 0))) {
     a = answer_error(KOBAKO_ORIGIN_SANDBOX, "SandboxError", "malformed PRELOAD message");
   } else if (mrb_string_p(mrb_ary_ref(M, m, 1))) {
-    a = answer_run(load_source(mrb_ary_ref(M, m, 1), RSTRING_CSTR(M, mrb_ary_ref(M, m, 0))));
+    a = answer_run(load_source(mrb_ary_ref(M, m, 1), RSTRING_CSTR(M, mrb_ary_ref(M, m, 0))), true);
   } else {
     mrb_value bin = mrb_ary_ref(M, m, 2);
     mrb_irep *irep = mrb_string_p(bin) ? mrb_read_irep_buf(M, RSTRING_PTR(bin), RSTRING_LEN(bin))
@@ -175,7 +176,7 @@ EXPORT(KOBAKO_EXPORT_PRELOAD) int64_t kobako_preload(uint32_t msg, uint32_t len)
                        "the preloaded bytecode is not RITE bytecode this mruby (3.1) can load");
     } else {
       mrb_irep_decref(M, irep);
-      a = answer_run(mrb_load_irep_buf(M, RSTRING_PTR(bin), (size_t)RSTRING_LEN(bin)));
+      a = answer_run(mrb_load_irep_buf(M, RSTRING_PTR(bin), (size_t)RSTRING_LEN(bin)), true);
     }
   }
   mrb_gc_arena_restore(M, arena);
@@ -188,7 +189,7 @@ EXPORT(KOBAKO_EXPORT_EVAL) int64_t kobako_eval(uint32_t src, uint32_t len) {
   int arena = mrb_gc_arena_save(M);
   mrb_value code = mrb_str_new(M, (const char *)(uintptr_t)src, len);
   free((void *)(uintptr_t)src);
-  int64_t a = answer_run(load_source(code, "(eval)"));
+  int64_t a = answer_run(load_source(code, "(eval)"), false);
   mrb_gc_arena_restore(M, arena);
   return a;
 }
@@ -206,7 +207,7 @@ EXPORT(KOBAKO_EXPORT_RUN) int64_t kobako_run(uint32_t msg, uint32_t len) {
   } else {
     mrb_value v = mrb_funcall_argv(M, mrb_obj_value(kobako_module), mrb_intern_lit(M, "__run"), 3,
                                    RARRAY_PTR(m));
-    a = answer_run(v);
+    a = answer_run(v, false);
   }
   mrb_gc_arena_restore(M, arena);
   return a;

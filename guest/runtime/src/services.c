@@ -1,6 +1,6 @@
 /* services.c — the guest's side of Service calls: Kobako::Proxy (a bound
- * Service or a Handle, opaque to Ruby), the CALL through the kobako.call
- * import, the blocks a call passes (for the host's yields), and the REPLY:
+ * Service or a Handle, opaque to Ruby) and its method_missing, the CALL
+ * through the kobako.call import, the blocks a call passes (for the host's yields), and the REPLY:
  * a value, a break, or a Service's error raised as a Ruby exception. */
 #include "runtime.h"
 
@@ -101,11 +101,17 @@ static mrb_noreturn void raise_reply_error(mrb_state *mrb, mrb_value err, mrb_va
   mrb_exc_raise(mrb, exc);
 }
 
-/* Kobako.__call(proxy, name, args, kwargs, block): one round trip. */
-static mrb_value call(mrb_state *mrb, mrb_value self) {
-  mrb_value target, args, kwargs, blk;
+/* Kobako::Proxy#method_missing(name, *args, **kwargs, &block): every call
+ * on a proxy but its local methods is one round trip. In C, not Ruby: a
+ * Ruby frame costs more on the engine than the rest of the call. */
+static mrb_value call(mrb_state *mrb, mrb_value target) {
+  mrb_value *argv, kwargs = mrb_nil_value(), blk;
+  mrb_int argc;
   mrb_sym name;
-  mrb_get_args(mrb, "onAHo", &target, &name, &args, &kwargs, &blk);
+  const mrb_kwargs kw = {0, 0, NULL, NULL, &kwargs};
+  mrb_get_args(mrb, "n*:&", &name, &argv, &argc, &kw, &blk);
+  mrb_value args = mrb_ary_new_from_values(mrb, argc, argv);
+  if (mrb_nil_p(kwargs)) kwargs = mrb_hash_new(mrb);
   proxy *p = get_proxy(mrb, target);
   if (!p) mrb_raise(mrb, E_TYPE_ERROR, "not a Service or a Handle");
   kc_buf msg = {0};
@@ -143,7 +149,6 @@ static mrb_value call(mrb_state *mrb, mrb_value self) {
   free(reply);
   if (!ok) mrb_raise(mrb, service_error, "the host's reply is malformed");
   if (kind.i == KOBAKO_ERROR) raise_reply_error(mrb, v, mrb_ary_ref(mrb, frame, 1));
-  (void)self;
   return v;
 }
 
@@ -167,7 +172,7 @@ void kr_services_init(mrb_state *mrb) {
   mrb_undef_class_method(mrb, proxy_class, "new");
   mrb_undef_class_method(mrb, proxy_class, "allocate");
   mrb_define_method(mrb, proxy_class, "__kobako_describe", describe, MRB_ARGS_NONE());
-  mrb_define_module_function(mrb, kobako, "__call", call, MRB_ARGS_REQ(5));
+  mrb_define_method(mrb, proxy_class, "method_missing", call, MRB_ARGS_ANY());
   frames = mrb_ary_new(mrb);
   mrb_gc_register(mrb, frames);
 }
