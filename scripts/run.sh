@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Builds everything and runs the main job. Until the gem lands (issue 6) the
-# main job is the engine itself: the WebAssembly 2.0 conformance run, the 3.0
-# exception-handling and tail-call scripts, and an example module invoked
-# under fuel and memory limits.
+# Builds everything and runs the main job: scripts/main.rb, a Ruby script
+# using the gem against the real sandbox; then the engine's own: the
+# WebAssembly 2.0 conformance run, the 3.0 exception-handling and tail-call
+# scripts, and an example module invoked under fuel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2
+
+echo "== scripts/main.rb: the gem =="
+ruby scripts/main.rb
 
 scripts=()
 for f in ../shared/wasm-testsuite/wasm-2.0/*.wast; do
