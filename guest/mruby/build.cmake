@@ -30,23 +30,44 @@ if(NOT EXISTS ${CACHE}/src)
   endif()
   file(RENAME ${CACHE}/src.tmp ${CACHE}/src)
 endif()
-# ---- our one change to mruby's source: $! in a rescue clause is the exception it
-# rescued, as in Ruby (mruby 3.1 parses $! but never sets it). The rescue's first
-# instruction, OP_EXCEPT, takes the exception out of mrb->exc; it sets $! too. Applied
-# once to the fetched tree, which then says so in its first line. -----------------------
+# ---- our changes to mruby's source, each applied once to the fetched tree, which
+# then names it in a first-line marker. ------------------------------------------------
 set(vm ${src}/src/vm.c)
 file(READ ${vm} vm_text)
-set(marker "/* kobako: OP_EXCEPT sets $! */")
-if(NOT vm_text MATCHES "^/\\* kobako:")
-  set(anchor "        mrb->exc = NULL;\n      }\n      regs[a] = exc;")
+set(vm_fetched "${vm_text}")
+function(change marker anchor replacement)
+  string(FIND "${vm_text}" "/* kobako: ${marker} */" done)
+  if(NOT done EQUAL -1)
+    return()
+  endif()
   string(FIND "${vm_text}" "${anchor}" at)
   if(at EQUAL -1)
-    message(FATAL_ERROR "guest: OP_EXCEPT in ${vm} is not where kobako's change expects it")
+    message(FATAL_ERROR "guest: ${vm} is not as kobako's change \"${marker}\" expects it")
   endif()
-  string(REPLACE "${anchor}"
-         "        mrb->exc = NULL;\n      }\n      if (mrb_exception_p(exc)) mrb_gv_set(mrb, mrb_intern_lit(mrb, \"$!\"), exc);\n      regs[a] = exc;"
-         vm_text "${vm_text}")
-  file(WRITE ${vm} "${marker}\n${vm_text}")
+  string(REPLACE "${anchor}" "${replacement}" text "${vm_text}")
+  set(vm_text "/* kobako: ${marker} */\n${text}" PARENT_SCOPE)
+endfunction()
+# $! in a rescue clause is the exception it rescued, as in Ruby (mruby 3.1 parses $!
+# but never sets it). The rescue's first instruction, OP_EXCEPT, takes the exception
+# out of mrb->exc; it sets $! too.
+change("OP_EXCEPT sets $!"
+       "        mrb->exc = NULL;\n      }\n      regs[a] = exc;"
+       "        mrb->exc = NULL;\n      }\n      if (mrb_exception_p(exc)) mrb_gv_set(mrb, mrb_intern_lit(mrb, \"$!\"), exc);\n      regs[a] = exc;")
+# A call reaching method_missing with keywords and no positional argument lost its
+# keywords: prepare_missing wrote the packed arguments over the keyword Hash before
+# moving it. It moves the Hash first.
+change("method_missing keeps keywords"
+       "  argv[0] = args;\n  if (nk == 0) {\n    argv[1] = blk;\n  }\n  else {\n    mrb_assert(nk == 15);\n    argv[1] = argv[n];\n"
+       "  if (nk == 0) {\n    argv[0] = args;\n    argv[1] = blk;\n  }\n  else {\n    mrb_assert(nk == 15);\n    argv[1] = argv[n == 15 ? 1 : n];\n    argv[0] = args;\n")
+# mrb_funcall (and so __send__, public_send, Method#call) of a method answered by
+# method_missing packed stale stack slots as the arguments: prepare_missing reads
+# them from the stack before mrb_funcall_with_block has copied them there. It copies
+# them first.
+change("funcall reaching method_missing passes its arguments"
+       "      uint16_t ac = (uint16_t)argc;\n"
+       "      uint16_t ac = (uint16_t)argc;\n      if (argc < 15) {\n        if (voff >= 0) argv = mrb->c->stbase + voff;\n        stack_copy(ci->stack+n+1, argv, argc);\n      }\n")
+if(NOT vm_text STREQUAL vm_fetched)
+  file(WRITE ${vm} "${vm_text}")
 endif()
 file(LOCK ${CACHE}/src.lock RELEASE)
 file(GLOB dsc ${CACHE}/src/mruby_${version}-*.dsc)

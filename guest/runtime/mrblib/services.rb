@@ -1,6 +1,6 @@
 # services.rb — the Ruby side of Kobako::Proxy (Services and Handles): the
 # methods that stay in the guest (every other goes to the host through the
-# C method_missing of services.c); and Kobako.__run.
+# C method_missing of services.c); Kobako.__run and Kobako.__yield.
 
 class Kobako::Proxy
   def inspect
@@ -21,5 +21,10 @@ module Kobako
   # kobako_run: Target.call(*args, **kwargs) on a top-level constant.
   def self.__run(name, args, kwargs)
     Object.const_get(name).call(*args, **kwargs)
+  end
+
+  # kobako_yield with keywords, which C can pass only as a last Hash
+  def self.__yield(block, args, kwargs)
+    block.call(*args, **kwargs)
   end
 end

@@ -214,17 +214,20 @@ EXPORT(KOBAKO_EXPORT_RUN) int64_t kobako_run(uint32_t msg, uint32_t len) {
 }
 
 typedef struct yield_args {
-  mrb_value blk, argv;
+  mrb_value blk, args, kwargs;
 } yield_args;
 
 static mrb_value yield_body(mrb_state *mrb, void *data) {
   yield_args *y = data;
-  return mrb_yield_argv(mrb, y->blk, RARRAY_LEN(y->argv), RARRAY_PTR(y->argv));
+  if (mrb_hash_size(mrb, y->kwargs) == 0)
+    return mrb_yield_argv(mrb, y->blk, RARRAY_LEN(y->args), RARRAY_PTR(y->args));
+  return mrb_funcall_argv(mrb, mrb_obj_value(kobako_module), mrb_intern_lit(mrb, "__yield"), 3,
+                          (mrb_value[]){y->blk, y->args, y->kwargs});
 }
 
 /* Runs the block of the call in progress numbered `block` with ARGS
- * [args, kwargs] (keywords, if any, as a last Hash). Its exception is kept
- * for the call's reply to re-raise; `break v` answers [BREAK, v]. */
+ * [args, kwargs]. Its exception is kept for the call's reply to re-raise;
+ * `break v` answers [BREAK, v]. */
 EXPORT(KOBAKO_EXPORT_YIELD) int64_t kobako_yield(uint32_t block, uint32_t msg, uint32_t len) {
   int arena = mrb_gc_arena_save(M);
   mrb_value m, blk = kr_frame_block(M, block);
@@ -235,9 +238,7 @@ EXPORT(KOBAKO_EXPORT_YIELD) int64_t kobako_yield(uint32_t block, uint32_t msg, u
   } else if (mrb_nil_p(blk)) {
     a = answer_error(KOBAKO_ORIGIN_SANDBOX, "SandboxError", "no block given (yield)");
   } else {
-    mrb_value args = mrb_ary_ref(M, m, 0);
-    yield_args y = {blk, mrb_ary_new_from_values(M, RARRAY_LEN(args), RARRAY_PTR(args))};
-    if (mrb_hash_size(M, mrb_ary_ref(M, m, 1)) > 0) mrb_ary_push(M, y.argv, mrb_ary_ref(M, m, 1));
+    yield_args y = {blk, mrb_ary_ref(M, m, 0), mrb_ary_ref(M, m, 1)};
     mrb_bool failed;
     mrb_value r = mrb_protect_error(M, yield_body, &y, &failed);
     if (!failed) {
