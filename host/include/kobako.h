@@ -143,6 +143,13 @@ kobako_status kobako_sandbox_run(kobako_sandbox *sb, const uint8_t *msg, size_t 
 kobako_status kobako_sandbox_yield(kobako_sandbox *sb, uint32_t block, const uint8_t *msg,
                                    size_t len, kobako_result *result);
 
+/* From any thread, while an invocation runs: it ends as KOBAKO_TRAPPED,
+ * "interrupted", at the guest's next metering point (at most some
+ * thousands of instructions, or when the Service call in progress
+ * returns). Each invocation starts uninterrupted, so an interrupt made
+ * before it or between two is lost; with nothing running it does nothing. */
+void kobako_sandbox_interrupt(kobako_sandbox *sb);
+
 /* Ruby's inspect of a MessagePack value as kobako_sandbox_eval returns it
  * (nil, true, 12, 1.5, "text", :sym, [..], {..}), into a malloc'ed,
  * NUL-terminated string the caller frees; NULL if the value is malformed or

@@ -10,6 +10,7 @@
 #include "kwasi.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct kobako_sandbox {
   char setup_error[1024];
   char refusal[256]; /* why the last define or preload was refused */
   kvm_store *store;
+  _Atomic(kvm_store *) live; /* store, once made: what another thread's interrupt reaches */
   kwasi *wasi;
   kvm_instance *inst;
   kvm_memory *mem;
@@ -284,6 +286,7 @@ static bool start(kobako_sandbox *sb) {
   const kvm_module *m = sb->rt->module;
   char err[256];
   sb->store = kvm_store_new(NULL);
+  atomic_store(&sb->live, sb->store);
   sb->wasi = kwasi_new(sb->opt.permissive ? KWASI_PERMISSIVE : KWASI_HERMETIC);
   size_t n = kvm_module_import_count(m);
   kvm_extern *imports = calloc(n ? n : 1, sizeof *imports);
@@ -660,6 +663,11 @@ static kobako_status invoke(kobako_sandbox *sb, kvm_func **f, const void *msg, s
   call_guest(sb, *f, NULL, 0, msg, len, res, size0, true);
   finish(sb, res, t0, size0);
   return res->status;
+}
+
+void kobako_sandbox_interrupt(kobako_sandbox *sb) {
+  kvm_store *s = atomic_load(&sb->live);
+  if (s) kvm_store_interrupt(s);
 }
 
 kobako_status kobako_sandbox_eval(kobako_sandbox *sb, const char *src, size_t len,

@@ -1,11 +1,13 @@
 /* test_sandbox.c — libkobako over the real kobako.wasm: values and errors
  * out of eval, nothing of one eval left in the next, the timeout, the memory
- * cap and the output caps, usage after every outcome, and a guest that is
- * not kobako's refused. The artifact's path is the first argument. */
+ * cap and the output caps, another thread's interrupt, usage after every
+ * outcome, and a guest that is not kobako's refused. The artifact's path is the first argument. */
 #include "kobako.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../check.h"
 
@@ -118,6 +120,36 @@ static void test_limits(void) {
   kobako_sandbox_free(sb);
 }
 
+static void *interrupt_later(void *sb) {
+  nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+  kobako_sandbox_interrupt(sb);
+  return NULL;
+}
+
+/* Another thread's interrupt ends a running invocation long before its
+ * timeout; the sandbox works as before after it, and an interrupt with
+ * nothing running changes nothing. */
+static void test_interrupt(void) {
+  kobako_options o;
+  kobako_options_default(&o);
+  o.timeout = 20;
+  kobako_sandbox *sb = kobako_sandbox_new(rt, &o);
+  kobako_sandbox_interrupt(sb); /* before the guest exists */
+  expect_value(sb, "1", "1");
+  pthread_t t;
+  pthread_create(&t, NULL, interrupt_later, sb);
+  kobako_result r;
+  const char *src = "loop {}";
+  kobako_status st = kobako_sandbox_eval(sb, src, strlen(src), &r);
+  pthread_join(t, NULL);
+  CHECK(st == KOBAKO_TRAPPED && r.trap.kind == KVM_TRAP_INTERRUPTED, "interrupt: status %d kind %d",
+        st, r.trap.kind);
+  CHECK(r.wall_time >= 0.2 && r.wall_time < 5, "the interrupted loop ran %.3f s", r.wall_time);
+  kobako_sandbox_interrupt(sb);
+  expect_value(sb, "[1, 2].max", "2");
+  kobako_sandbox_free(sb);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     printf("usage: host_test_sandbox KOBAKO.WASM\n");
@@ -136,6 +168,7 @@ int main(int argc, char **argv) {
   kobako_sandbox_free(sb);
   test_output();
   test_limits();
+  test_interrupt();
   kobako_runtime_free(rt);
   /* a module that is not kobako's is refused at the first invocation */
   static const uint8_t empty[] = {0, 'a', 's', 'm', 1, 0, 0, 0};

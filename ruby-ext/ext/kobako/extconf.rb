@@ -23,11 +23,8 @@ $CFLAGS << " -std=gnu11 -O3 -fvisibility=hidden -MMD -MP"
 $CFLAGS << " #{with_config("kobako-cflags")}" if with_config("kobako-cflags")
 $LDFLAGS << " #{with_config("kobako-ldflags")}" if with_config("kobako-ldflags")
 $defs << "-DKVM_THREADED=1" if enable_config("threaded", true)
-# an unblocking function for Thread#raise, #kill and signals, when libkobako has one
-if File.read(File.join(src, "host/include/kobako.h")).include?("kobako_sandbox_interrupt")
-  $defs << "-DHAVE_KOBAKO_SANDBOX_INTERRUPT"
-end
 have_library("m")
 $CFLAGS << " -Werror" if enable_config("werror", false)
 create_makefile("kobako/kobako_ext")
-File.open("Makefile", "a") { |f| f.puts "-include $(OBJS:.o=.d)" }
+# header dependencies from the compiler, and every object made again with new flags
+File.open("Makefile", "a") { |f| f.puts "-include $(OBJS:.o=.d)", "$(OBJS): Makefile" }

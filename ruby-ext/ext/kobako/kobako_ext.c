@@ -167,14 +167,9 @@ static VALUE sandbox_preload_bytecode(VALUE self, VALUE bytes) {
 
 /* ---- invocations -------------------------------------------------------------------- */
 
-#ifdef HAVE_KOBAKO_SANDBOX_INTERRUPT
 /* Ruby's unblocking function (Thread#raise, #kill, a signal): the guest
  * traps as interrupted at its next metering point. */
 static void interrupt(void *p) { kobako_sandbox_interrupt(((kx_sandbox *)p)->sb); }
-#define KX_UBF interrupt
-#else
-#define KX_UBF NULL
-#endif
 
 void kx_run_guest(kx_sandbox *x, void *(*fn)(void *), void *arg) {
   if (x->hold_gvl) {
@@ -187,7 +182,7 @@ void kx_run_guest(kx_sandbox *x, void *(*fn)(void *), void *arg) {
    * are interrupts handled after it, before the caller kept its outcome */
   for (;;) {
     x->has_gvl = false;
-    void *ran = rb_nogvl(fn, arg, KX_UBF, x, RB_NOGVL_INTR_FAIL);
+    void *ran = rb_nogvl(fn, arg, interrupt, x, RB_NOGVL_INTR_FAIL);
     x->has_gvl = true;
     if (ran) return;
     rb_thread_check_ints();
