@@ -37,7 +37,7 @@ static const rb_data_type_t block_type = {
  * plain rescues let it through. */
 static VALUE eUnwind;
 static VALUE exc_to_s; /* Exception#to_s, unbound */
-static ID id_respond_to_guest, id_message, id_klass, id_name, id_bind_call;
+static ID id_respond_to_guest, id_message, id_klass, id_name, id_bind_call, id_owner;
 
 enum { LABEL_MAX = 100 }; /* bytes of a guest-chosen name echoed in an error */
 
@@ -123,13 +123,23 @@ static VALUE to_guest_block(RB_BLOCK_CALL_FUNC_ARGLIST(arg, token)) {
 
 /* ---- what a guest may call -------------------------------------------------------- */
 
-/* Public methods only, never one that Class, Module, Object, Kernel or
- * BasicObject has (Class's ancestors are all five; checked at each call,
- * so methods added to them later are covered too), and only those the
+/* Is mid in the floor: a method of Class, Module, Object, Kernel or
+ * BasicObject (Class's ancestors are all five; checked at each call, so
+ * methods added to them later are covered too)? A name they have only
+ * privately (open, puts, format, ...) is the object's when the object
+ * defines it itself. */
+static bool floored(VALUE recv, ID mid) {
+  if (rb_method_boundp(rb_cClass, mid, 1)) return true;
+  if (!rb_method_boundp(rb_cClass, mid, 0)) return false;
+  VALUE owner = rb_funcall(rb_obj_method(recv, ID2SYM(mid)), id_owner, 0);
+  return owner == rb_cClass || owner == rb_cModule || owner == rb_cObject || owner == rb_mKernel ||
+         owner == rb_cBasicObject;
+}
+
+/* Public methods only, never one in the floor, and only those the
  * object's own respond_to_guest? allows. */
 static bool callable(VALUE recv, ID mid) {
-  if (rb_method_boundp(rb_cClass, mid, 0)) return false;
-  if (!rb_obj_respond_to(recv, mid, FALSE)) return false;
+  if (!rb_obj_respond_to(recv, mid, FALSE) || floored(recv, mid)) return false;
   if (!rb_obj_respond_to(recv, id_respond_to_guest, TRUE)) return true;
   return RTEST(rb_funcall(recv, id_respond_to_guest, 1, ID2SYM(mid)));
 }
@@ -319,6 +329,7 @@ void kx_calls_init(void) {
   id_klass = rb_intern("klass");
   id_name = rb_intern("name");
   id_bind_call = rb_intern("bind_call");
+  id_owner = rb_intern("owner");
   exc_to_s = rb_funcall(rb_eException, rb_intern("instance_method"), 1, ID2SYM(rb_intern("to_s")));
   rb_gc_register_mark_object(exc_to_s);
 }
