@@ -17,7 +17,7 @@ FileUtils.mkdir_p(File.join(dir, "ext"))
 FileUtils.cp_r(File.join(here, "ext", "kobako"), File.join(dir, "ext"))
 vendor = File.join(dir, "ext", "kobako", "vendor")
 { "vm" => "{*.c,*.h,include/*.h}", "wasi" => "{*.c,*.h,include/*.h}", "abi" => "*.{c,h}",
-  "host" => "{lib/*.c,include/*.h}" }.each do |layer, pattern|
+  "host" => "{lib/*.{c,h},include/*.h}" }.each do |layer, pattern|
   Dir.glob(pattern, base: File.join(root, layer)).each do |file|
     FileUtils.mkdir_p(File.join(vendor, layer, File.dirname(file)))
     FileUtils.cp(File.join(root, layer, file), File.join(vendor, layer, file))

@@ -35,17 +35,15 @@ class TestValues < Minitest::Test
 end
 
 class TestValuesIn < Minitest::Test
-  Echo = Class.new do
-    def call(*args, **kwargs)
-      [args, kwargs]
-    end
-  end
-
   def sandbox
     sb = Kobako::Sandbox.new
     sb.preload(name: "echo.rb", code: <<~RUBY)
-      Echo = ->(*args, **kwargs) { [args, kwargs] }
-      Kinds = ->(*args) { args.map { |a| a.class.to_s } }
+      module Echo
+        def self.call(*args, **kwargs) = [args, kwargs]
+      end
+      module Kinds
+        def self.call(*args) = args.map { |a| a.class.to_s }
+      end
     RUBY
     sb
   end
