@@ -257,6 +257,11 @@ struct kvm_store {
   int64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
   double deadline_s;
   atomic_int interrupt;
+  kvm_sample_fn sampler; /* with its argument and room for a stack of indices */
+  void *sampler_ud;
+  uint32_t *samples;
+  uint64_t sample_slice; /* the slice handed out last in this call */
+  uint32_t sample_seed;
 
   /* the exception heap (exn.c): every live kvm_exn, and the count at which
    * the next allocation first collects the unreachable ones */

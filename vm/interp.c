@@ -147,9 +147,27 @@ static kvm_trap_kind refill(kvm_store *s, int64_t *slice) {
   }
   uint64_t rest = s->fuel_left - deficit;
   uint64_t take = rest < SLICE ? rest : SLICE;
+  if (s->sampler) {
+    s->sample_seed = s->sample_seed * 1103515245u + 12345u;
+    uint64_t jitter = 1 + (s->sample_seed >> 16) % 2000;
+    if (take > jitter) take = jitter;
+    s->sample_slice = take;
+  }
   s->fuel_left = rest - take;
   *slice = (int64_t)take;
   return KVM_TRAP_NONE;
+}
+
+/* The sampler's view of the stack: frames[0, depth) hold the callers of
+ * cur (NULL where a host function called in). A call's first check comes
+ * before it ran any slice: no sample. */
+static void sample(kvm_store *s, const frame *frames, uint32_t depth, const kvm_func *cur) {
+  if (!s->sample_slice) return;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < depth; i++)
+    if (frames[i].func) s->samples[n++] = frames[i].func->index;
+  s->samples[n++] = cur->index;
+  s->sampler(s->sampler_ud, s->sample_slice, s->samples, n);
 }
 
 /* A callee's own locals start at zero. Most functions have a few, so the
@@ -1074,6 +1092,7 @@ dispatch:
 
   /* ip is where execution continues once the slice is refilled. */
 out_of_slice : {
+  if (s->sampler) sample(s, frames, depth, cur);
   kvm_trap_kind k = refill(s, &slice);
   if (k != KVM_TRAP_NONE) TRAP(k);
   JUMP();
@@ -1198,6 +1217,7 @@ static void reset_metering(kvm_store *s) {
   s->fuel_left = s->fuel_limit;
   s->fuel_used = 0;
   s->grown_bytes = 0;
+  s->sample_slice = 0;
   atomic_store(&s->interrupt, 0);
   s->deadline_ns = s->deadline_s > 0 ? now_ns() + (int64_t)(s->deadline_s * 1e9) : 0;
 }

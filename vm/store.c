@@ -56,6 +56,7 @@ void kvm_store_free(kvm_store *s) {
   }
   free(s->types);
   free(s->stack);
+  free(s->samples);
   free(s);
 }
 
@@ -146,6 +147,14 @@ void kvm_store_set_deadline(kvm_store *s, double seconds) {
 }
 
 void kvm_store_interrupt(kvm_store *s) { atomic_store(&s->interrupt, 1); }
+
+bool kvm_store_set_sampler(kvm_store *s, kvm_sample_fn fn, void *ud) {
+  if (fn && !s->samples && !(s->samples = malloc(s->cfg.max_call_depth * sizeof *s->samples)))
+    return false;
+  s->sampler = fn;
+  s->sampler_ud = ud;
+  return true;
+}
 
 void kvm_store_set_memory_limits(kvm_store *s, uint64_t max_bytes, uint64_t growth_budget,
                                  bool trap_on_limit) {

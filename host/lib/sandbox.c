@@ -546,6 +546,8 @@ kvm_instance *kobako_sandbox_booted(kobako_sandbox *sb, const char **why) {
   return NULL;
 }
 
+kvm_store *kobako_sandbox_store(kobako_sandbox *sb) { return sb->store; }
+
 void kobako_sandbox_on_call(kobako_sandbox *sb, kobako_call_fn fn, void *ud) {
   sb->on_call = fn;
   sb->on_call_ud = ud;

@@ -1,7 +1,8 @@
 /* test_limits.c — hostile modules against every limit an embedder sets: an
  * infinite loop (fuel, deadline, interrupt from another thread), unbounded
  * recursion, host re-entry without end, memory.grow loops; each must end in
- * the right trap kind, quickly, and leave the store usable. */
+ * the right trap kind, quickly, and leave the store usable; and the sampler
+ * that rides on the same checks. */
 #include "kvm.h"
 #include "wat.h"
 
@@ -196,6 +197,46 @@ static void test_interrupt(fixture *fx) {
   expect_count(fx, 10); /* the flag does not outlive the call it stopped */
 }
 
+typedef struct sampled {
+  uint64_t instructions, samples, bad;
+  uint32_t deepest;
+} sampled;
+
+/* down (function 8) is all count's stack is made of */
+static void on_sample(void *ud, uint64_t instructions, const uint32_t *funcs, uint32_t n) {
+  sampled *s = ud;
+  s->instructions += instructions;
+  s->samples++;
+  if (instructions == 0 || instructions > 2000) s->bad++;
+  for (uint32_t i = 0; i < n; i++)
+    if (funcs[i] != 8) s->bad++;
+  if (n > s->deepest) s->deepest = n;
+}
+
+/* The sampler sees each slice of a call with the stack at its end, and the
+ * slices add up to the instructions the call ran (but its last part). */
+static void test_sampler(fixture *fx) {
+  sampled got = {0};
+  kvm_func *down = export_func(fx, "down");
+  if (!down || !kvm_store_set_sampler(fx->store, on_sample, &got)) return;
+  kvm_val n = {.type = KVM_I32, .of.i32 = 3000}, res;
+  kvm_trap trap;
+  kvm_store_set_fuel(fx->store, UINT64_MAX);
+  CHECK(kvm_call(fx->store, down, &n, 1, &res, 1, &trap) && res.of.i32 == 3000,
+        "down(3000) failed under the sampler");
+  uint64_t used = kvm_store_fuel_used(fx->store);
+  CHECK(got.samples > used / 2000 && got.bad == 0, "%llu samples of %llu instructions, %llu bad",
+        (unsigned long long)got.samples, (unsigned long long)used, (unsigned long long)got.bad);
+  CHECK(got.instructions <= used && used - got.instructions <= 2000,
+        "the samples count %llu instructions of %llu", (unsigned long long)got.instructions,
+        (unsigned long long)used);
+  CHECK(got.deepest > 1000 && got.deepest <= 3001, "the deepest sample had %u frames", got.deepest);
+  kvm_store_set_sampler(fx->store, NULL, NULL);
+  uint64_t before = got.samples;
+  expect_count(fx, 100000);
+  CHECK(got.samples == before, "a sampler still ran after it was stopped");
+}
+
 static void test_stack(fixture *fx) {
   kvm_val arg = {.type = KVM_I32, .of.i32 = 0};
   expect_trap(fx, "deep", &arg, 1, 1, KVM_TRAP_STACK_EXHAUSTED, 2.0);
@@ -270,6 +311,7 @@ int main(void) {
   test_fuel(&fx);
   test_deadline(&fx);
   test_interrupt(&fx);
+  test_sampler(&fx);
   test_stack(&fx);
   test_memory(&fx);
   test_location(&fx);

@@ -204,6 +204,15 @@ void kvm_store_set_max_call_depth(kvm_store *s, uint32_t depth);
  * KVM_TRAP_INTERRUPTED at its next metering point. Cleared by each call. */
 void kvm_store_interrupt(kvm_store *s);
 
+/* A sampling profiler: while one is set, a call checks its deadline every
+ * 1 to 2,000 instructions (at random) instead of every 10,000, and fn is
+ * called at each check with the number of instructions run since the last
+ * one and the module indices of the wasm functions on the store's stack,
+ * outermost first (a host function's calls back into the guest continue the
+ * stack of their caller). NULL stops it. False if out of memory. */
+typedef void (*kvm_sample_fn)(void *ud, uint64_t instructions, const uint32_t *funcs, uint32_t n);
+bool kvm_store_set_sampler(kvm_store *s, kvm_sample_fn fn, void *ud);
+
 /* max_bytes caps any memory's size; growth_budget caps the bytes all memories
  * may grow by during one call. Past either, memory.grow returns -1, or, when
  * trap_on_limit, the call traps with KVM_TRAP_MEMORY_LIMIT. UINT64_MAX = none. */
