@@ -71,6 +71,7 @@ class TestThreads < Minitest::Test
     sb = Kobako::Sandbox.new(timeout: 4)
     started = Time.now
     t = Thread.new { sb.eval("loop {}") }
+    t.report_on_exception = false
     sleep 0.2
     t.raise(ArgumentError, "stop")
     assert_raises(ArgumentError) { t.join }
