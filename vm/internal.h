@@ -260,7 +260,7 @@ struct kvm_store {
   kvm_sample_fn sampler; /* with its argument and room for a stack of indices */
   void *sampler_ud;
   uint32_t *samples;
-  uint64_t sample_slice; /* the slice handed out last in this call */
+  uint64_t sample_mark; /* the fuel spent in this call at the last sample */
   uint32_t sample_seed;
 
   /* the exception heap (exn.c): every live kvm_exn, and the count at which

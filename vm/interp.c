@@ -151,7 +151,6 @@ static kvm_trap_kind refill(kvm_store *s, int64_t *slice) {
     s->sample_seed = s->sample_seed * 1103515245u + 12345u;
     uint64_t jitter = 1 + (s->sample_seed >> 16) % 2000;
     if (take > jitter) take = jitter;
-    s->sample_slice = take;
   }
   s->fuel_left = rest - take;
   *slice = (int64_t)take;
@@ -159,15 +158,22 @@ static kvm_trap_kind refill(kvm_store *s, int64_t *slice) {
 }
 
 /* The sampler's view of the stack: frames[0, depth) hold the callers of
- * cur (NULL where a host function called in). A call's first check comes
- * before it ran any slice: no sample. */
-static void sample(kvm_store *s, const frame *frames, uint32_t depth, const kvm_func *cur) {
-  if (!s->sample_slice) return;
+ * cur (NULL where a host function called in). The instructions run since
+ * the last sample are the fuel spent since: the store's, less what the
+ * running slice (`slice`, negative when owed) has not yet spent. Taken
+ * before each host call too, so that what a host function's calls back
+ * into the guest report is theirs alone. */
+static void sample(kvm_store *s, const frame *frames, uint32_t depth, const kvm_func *cur,
+                   int64_t slice) {
+  uint64_t spent = s->fuel_limit - s->fuel_left - (uint64_t)slice;
+  uint64_t ran = spent - s->sample_mark;
+  s->sample_mark = spent;
+  if (!ran) return;
   uint32_t n = 0;
   for (uint32_t i = 0; i < depth; i++)
     if (frames[i].func) s->samples[n++] = frames[i].func->index;
   s->samples[n++] = cur->index;
-  s->sampler(s->sampler_ud, s->sample_slice, s->samples, n);
+  s->sampler(s->sampler_ud, ran, s->samples, n);
 }
 
 /* A callee's own locals start at zero. Most functions have a few, so the
@@ -411,6 +417,7 @@ static bool run(kvm_store *s, kvm_func *entry, kvm_slot *fp0, kvm_trap *trap,
 do_call:
   if (f->host) {
     /* the host's own calls into the guest meter from the store */
+    if (s->sampler) sample(s, frames, depth, cur, slice);
     s->fuel_left += (uint64_t)slice;
     slice = 0;
     bool ok = call_host_at(s, f, inst, nfp, depth, trap);
@@ -1092,7 +1099,7 @@ dispatch:
 
   /* ip is where execution continues once the slice is refilled. */
 out_of_slice : {
-  if (s->sampler) sample(s, frames, depth, cur);
+  if (s->sampler) sample(s, frames, depth, cur, slice);
   kvm_trap_kind k = refill(s, &slice);
   if (k != KVM_TRAP_NONE) TRAP(k);
   JUMP();
@@ -1101,6 +1108,7 @@ out_of_slice : {
 do_tail_call : {
   memmove(fp, nfp, (size_t)f->type->nparams * sizeof *fp);
   if (f->host) {
+    if (s->sampler) sample(s, frames, depth, cur, slice);
     s->fuel_left += (uint64_t)slice;
     slice = 0;
     bool ok = call_host_at(s, f, inst, fp, depth, trap);
@@ -1217,7 +1225,7 @@ static void reset_metering(kvm_store *s) {
   s->fuel_left = s->fuel_limit;
   s->fuel_used = 0;
   s->grown_bytes = 0;
-  s->sample_slice = 0;
+  s->sample_mark = 0;
   atomic_store(&s->interrupt, 0);
   s->deadline_ns = s->deadline_s > 0 ? now_ns() + (int64_t)(s->deadline_s * 1e9) : 0;
 }

@@ -206,8 +206,8 @@ void kvm_store_interrupt(kvm_store *s);
 
 /* A sampling profiler: while one is set, a call checks its deadline every
  * 1 to 2,000 instructions (at random) instead of every 10,000, and fn is
- * called at each check with the number of instructions run since the last
- * one and the module indices of the wasm functions on the store's stack,
+ * called at each check, and before each call of a host function, with the
+ * number of instructions run since the last one and the module indices of the wasm functions on the store's stack,
  * outermost first (a host function's calls back into the guest continue the
  * stack of their caller). NULL stops it. False if out of memory. */
 typedef void (*kvm_sample_fn)(void *ud, uint64_t instructions, const uint32_t *funcs, uint32_t n);
