@@ -143,7 +143,8 @@ kobako_status kobako_sandbox_run(kobako_sandbox *sb, const uint8_t *msg, size_t 
 kobako_status kobako_sandbox_yield(kobako_sandbox *sb, uint32_t block, const uint8_t *msg,
                                    size_t len, kobako_result *result);
 
-/* From any thread, while an invocation runs: it ends as KOBAKO_TRAPPED,
+/* From any thread or a signal handler (it is two atomic accesses), while
+ * an invocation runs: it ends as KOBAKO_TRAPPED,
  * "interrupted", at the guest's next metering point (at most some
  * thousands of instructions, or when the Service call in progress
  * returns). Each invocation starts uninterrupted, so an interrupt made

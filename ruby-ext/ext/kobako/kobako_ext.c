@@ -168,7 +168,10 @@ static VALUE sandbox_preload_bytecode(VALUE self, VALUE bytes) {
 /* ---- invocations -------------------------------------------------------------------- */
 
 /* Ruby's unblocking function (Thread#raise, #kill, a signal): the guest
- * traps as interrupted at its next metering point. */
+ * traps as interrupted at its next metering point. Two atomic accesses, so
+ * safe in a signal handler (RB_NOGVL_UBF_ASYNC_SAFE; without it, Ruby
+ * starts a thread to call it from at every guest run on the main thread,
+ * 60 us each). */
 static void interrupt(void *p) { kobako_sandbox_interrupt(((kx_sandbox *)p)->sb); }
 
 void kx_run_guest(kx_sandbox *x, void *(*fn)(void *), void *arg) {
@@ -179,10 +182,10 @@ void kx_run_guest(kx_sandbox *x, void *(*fn)(void *), void *arg) {
   }
   /* RB_NOGVL_INTR_FAIL: fn does not start while an interrupt is pending (a
    * thread switch, a signal, Thread#raise), which is handled first; nor
-   * are interrupts handled after it, before the caller kept its outcome */
+   * are interrupts handled after it, before the caller kept its outcome. */
   for (;;) {
     x->has_gvl = false;
-    void *ran = rb_nogvl(fn, arg, interrupt, x, RB_NOGVL_INTR_FAIL);
+    void *ran = rb_nogvl(fn, arg, interrupt, x, RB_NOGVL_INTR_FAIL | RB_NOGVL_UBF_ASYNC_SAFE);
     x->has_gvl = true;
     if (ran) return;
     rb_thread_check_ints();
