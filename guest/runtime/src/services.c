@@ -30,9 +30,9 @@ static const struct mrb_data_type proxy_type = {"Kobako::Proxy", mrb_free};
 static struct RClass *proxy_class;
 static struct RClass *service_error;
 
-/* The calls in progress, innermost last: each an array [block, exception],
- * the block it passed (nil if none) and the exception that block last
- * raised into a yield. A call's block id is its place here, from 1. */
+/* The calls in progress, innermost last, two slots each: the block it
+ * passed (nil if none) and the exception that block last raised into a
+ * yield. A call's block id is its place here, from 1. */
 static mrb_value frames;
 
 mrb_value kr_proxy_new(mrb_state *mrb, uint32_t handle, const char *path) {
@@ -57,13 +57,13 @@ bool kr_proxy_handle(mrb_state *mrb, mrb_value v, uint32_t *id) {
 }
 
 mrb_value kr_frame_block(mrb_state *mrb, uint32_t id) {
-  if (id == 0 || id > (uint32_t)RARRAY_LEN(frames)) return mrb_nil_value();
-  return mrb_ary_ref(mrb, mrb_ary_ref(mrb, frames, (mrb_int)id - 1), 0);
+  if (id == 0 || id > (uint32_t)RARRAY_LEN(frames) / 2) return mrb_nil_value();
+  return mrb_ary_ref(mrb, frames, 2 * ((mrb_int)id - 1));
 }
 
 void kr_frame_set_exception(mrb_state *mrb, uint32_t id, mrb_value exc) {
-  if (id == 0 || id > (uint32_t)RARRAY_LEN(frames)) return;
-  mrb_ary_set(mrb, mrb_ary_ref(mrb, frames, (mrb_int)id - 1), 1, exc);
+  if (id == 0 || id > (uint32_t)RARRAY_LEN(frames) / 2) return;
+  mrb_ary_set(mrb, frames, 2 * ((mrb_int)id - 1) + 1, exc);
 }
 
 /* The class a Service's error is raised as: the guest's StandardError of
@@ -101,17 +101,55 @@ static mrb_noreturn void raise_reply_error(mrb_state *mrb, mrb_value err, mrb_va
   mrb_exc_raise(mrb, exc);
 }
 
+/* The arguments of the call in progress, read from its frame (mrb_get_args
+ * costs more than the rest of the call): the method's name, the others,
+ * the keywords (nil if none) and the block. The arguments are packed in an
+ * Array when there are 15 or more (and always for method_missing from the
+ * VM); keywords are one Hash beside them. */
+mrb_int mrb_ci_bidx(mrb_callinfo *ci);
+typedef struct call_args {
+  mrb_sym name;
+  const mrb_value *argv;
+  mrb_int argc;
+  mrb_value kwargs, blk;
+} call_args;
+
+static call_args args_of(mrb_state *mrb) {
+  mrb_callinfo *ci = mrb->c->ci;
+  mrb_int bidx = mrb_ci_bidx(ci);
+  call_args a = {.kwargs = mrb_nil_value(), .blk = ci->stack[bidx]};
+  if (ci->n == 15) {
+    a.argv = RARRAY_PTR(ci->stack[1]);
+    a.argc = RARRAY_LEN(ci->stack[1]);
+  } else {
+    a.argv = ci->stack + 1;
+    a.argc = ci->n;
+  }
+  if (ci->nk > 0) {
+    mrb_value kw = ci->stack[bidx - 1];
+    if (mrb_hash_p(kw) && mrb_hash_size(mrb, kw) > 0) a.kwargs = kw;
+  }
+  if (a.argc < 1 || !mrb_symbol_p(a.argv[0]))
+    mrb_raise(mrb, E_ARGUMENT_ERROR, "a Service call needs a method name (a Symbol)");
+  a.name = mrb_symbol(a.argv[0]);
+  a.argv++;
+  a.argc--;
+  return a;
+}
+
+static void not_passable(mrb_state *mrb, kc_buf *msg, mrb_value bad) {
+  kc_buf_free(msg);
+  mrb_raisef(mrb, E_TYPE_ERROR, "%s cannot be passed to a Service (only nil, true, false, "
+             "Integer, Float, String, Symbol, Array, Hash and Handles can)",
+             mrb_obj_classname(mrb, bad));
+}
+
 /* Kobako::Proxy#method_missing(name, *args, **kwargs, &block): every call
  * on a proxy but its local methods is one round trip. In C, not Ruby: a
- * Ruby frame costs more on the engine than the rest of the call. */
+ * Ruby frame costs more on the engine than the rest of the call; and the
+ * arguments go straight into the CALL, with no Array or Hash made. */
 static mrb_value call(mrb_state *mrb, mrb_value target) {
-  mrb_value *argv, kwargs = mrb_nil_value(), blk;
-  mrb_int argc;
-  mrb_sym name;
-  const mrb_kwargs kw = {0, 0, NULL, NULL, &kwargs};
-  mrb_get_args(mrb, "n*:&", &name, &argv, &argc, &kw, &blk);
-  mrb_value args = mrb_ary_new_from_values(mrb, argc, argv);
-  if (mrb_nil_p(kwargs)) kwargs = mrb_hash_new(mrb);
+  call_args a = args_of(mrb);
   proxy *p = get_proxy(mrb, target);
   if (!p) mrb_raise(mrb, E_TYPE_ERROR, "not a Service or a Handle");
   kc_buf msg = {0};
@@ -121,24 +159,28 @@ static mrb_value call(mrb_state *mrb, mrb_value target) {
   else
     kc_str(&msg, p->path, strlen(p->path));
   mrb_int nlen;
-  const char *nm = mrb_sym_name_len(mrb, name, &nlen);
+  const char *nm = mrb_sym_name_len(mrb, a.name, &nlen);
   kc_str(&msg, nm, (size_t)nlen);
   mrb_value bad;
-  if (!kr_encode_value(mrb, &msg, args, KOBAKO_MAX_DEPTH, &bad) ||
-      !kr_encode_value(mrb, &msg, kwargs, KOBAKO_MAX_DEPTH, &bad)) {
-    kc_buf_free(&msg);
-    mrb_raisef(mrb, E_TYPE_ERROR, "%s cannot be passed to a Service (only nil, true, false, "
-               "Integer, Float, String, Symbol, Array, Hash and Handles can)",
-               mrb_obj_classname(mrb, bad));
-  }
-  mrb_value frame = mrb_ary_new_from_values(mrb, 2, (mrb_value[]){blk, mrb_nil_value()});
-  mrb_ary_push(mrb, frames, frame);
-  if (mrb_nil_p(blk))
+  kc_array(&msg, (uint32_t)a.argc);
+  for (mrb_int i = 0; i < a.argc; i++)
+    if (!kr_encode_value(mrb, &msg, a.argv[i], KOBAKO_MAX_DEPTH - 1, &bad))
+      not_passable(mrb, &msg, bad);
+  if (mrb_nil_p(a.kwargs))
+    kc_map(&msg, 0);
+  else if (!kr_encode_value(mrb, &msg, a.kwargs, KOBAKO_MAX_DEPTH, &bad))
+    not_passable(mrb, &msg, bad);
+  mrb_ary_push(mrb, frames, a.blk);
+  mrb_ary_push(mrb, frames, mrb_nil_value());
+  mrb_int depth = RARRAY_LEN(frames);
+  if (mrb_nil_p(a.blk))
     kc_nil(&msg);
   else
-    kc_int(&msg, RARRAY_LEN(frames));
+    kc_int(&msg, depth / 2);
   int64_t packed = msg.failed ? 0 : kobako_host_call((uint32_t)(uintptr_t)msg.data, (uint32_t)msg.len);
   kc_buf_free(&msg);
+  mrb_value raised = mrb_ary_pop(mrb, frames); /* kept alive by the arena */
+  mrb_gc_protect(mrb, raised);
   mrb_ary_pop(mrb, frames);
   uint8_t *reply = (uint8_t *)(uintptr_t)((uint64_t)packed >> 32);
   kc_reader r = {reply, reply + (uint32_t)packed};
@@ -148,7 +190,7 @@ static mrb_value call(mrb_state *mrb, mrb_value target) {
             kc_read(&r, &kind) && kind.type == KC_INT && kr_decode_value(mrb, &r, KOBAKO_MAX_DEPTH, &v);
   free(reply);
   if (!ok) mrb_raise(mrb, service_error, "the host's reply is malformed");
-  if (kind.i == KOBAKO_ERROR) raise_reply_error(mrb, v, mrb_ary_ref(mrb, frame, 1));
+  if (kind.i == KOBAKO_ERROR) raise_reply_error(mrb, v, raised);
   return v;
 }
 
