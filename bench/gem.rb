@@ -6,7 +6,8 @@
 # 1,000-call loop, a #run dispatch, a Handle round trip, a yield round trip,
 # the RSS of 1,000 idle Sandboxes (never used, and used once), and evals per
 # second of a compute-bound script on 1 and 2 threads, each against its
-# target. Medians of many repetitions. Ruby 3.1; the gem from the build tree
+# target; and, for the last, what the machine gives two native processes.
+# Medians of many repetitions. Ruby 3.1; the gem from the build tree
 # (--build) or as installed.
 
 require 'optparse'
@@ -33,8 +34,10 @@ def median(xs)
   s[s.size / 2]
 end
 
-# The median time of one call of the block, over REPS calls.
+# The median time of one call of the block, over REPS calls after as many
+# unmeasured ones (method caches, the allocator and the GC warmed up).
 def timed(reps = REPS)
+  reps.times { yield }
   Array.new(reps) do
     t = now
     yield
@@ -143,3 +146,16 @@ two = evals_per_second(2, opts[:seconds])
 puts format('%-44s %10.0f /s', 'compute-bound evals, 1 thread', one)
 puts format('%-44s %10.0f /s   (%.2fx one thread; target: at least 1.8x, %s)', 'compute-bound evals, 2 threads',
             two, two / one, two / one >= 1.8 ? 'met' : 'missed')
+
+# What the machine itself gives two CPU-bound processes: native mruby
+# running the same loop, longer, once alone and twice at a time.
+paths = File.join(opts[:build], 'bench', 'mruby-paths.txt')
+native = File.file?(paths) && File.read(paths)[/^native_cli=(.*)$/, 1]
+if native && File.executable?(native)
+  loop_script = SCRIPT.sub('20_000', '20_000_000')
+  run_native = -> { system(native, '-e', loop_script, out: File::NULL) or abort "#{native} failed" }
+  alone = Array.new(3) { t = now; run_native.call; now - t }.min
+  paired = Array.new(3) { t = now; Array.new(2) { Thread.new { run_native.call } }.each(&:join); now - t }.min
+  puts format('%-44s %10.2fx   (two native mruby processes against one, the ceiling here)',
+              'the machine: 2 processes', 2 * alone / paired)
+end
