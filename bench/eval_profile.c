@@ -1,7 +1,7 @@
 /* eval_profile.c — where a warm eval spends its instructions: runs one
  * source many times through libkobako with the vm's sampler on and prints
- * the guest functions by their share of the instructions run, self and
- * inclusive, named from the module's name section. The source may call the
+ * the guest functions by their share of the time (or of the instructions)
+ * spent, self and inclusive, named from the module's name section. The source may call the
  * Service P::Nil, whose every method answers nil. A tool for speed work,
  * not a benchmark. */
 #include "internal.h"
@@ -14,12 +14,15 @@
 
 typedef struct counts {
   uint32_t nfuncs;
-  uint64_t *self, *incl, total; /* instructions */
+  bool by_time;                 /* weigh samples by time, else by instructions */
+  uint64_t *self, *incl, total; /* ns or instructions */
   uint32_t samples, *seen;      /* the sample that last counted a function inclusively */
 } counts;
 
-static void on_sample(void *ud, uint64_t weight, const uint32_t *funcs, uint32_t n) {
+static void on_sample(void *ud, uint64_t instructions, uint64_t ns, const uint32_t *funcs,
+                      uint32_t n) {
   counts *c = ud;
+  uint64_t weight = c->by_time ? ns : instructions;
   c->total += weight;
   c->samples++;
   for (uint32_t i = 0; i < n; i++) {
@@ -109,8 +112,8 @@ static void report(const char *title, const counts *c, const uint64_t *what, cha
   for (uint32_t i = 0; i < c->nfuncs; i++) order[i] = i;
   by = what;
   qsort(order, c->nfuncs, sizeof *order, descending);
-  printf("%s (%u samples, %.0f instructions per eval)\n", title, c->samples,
-         (double)c->total / evals);
+  printf("%s (%u samples, %.0f %s per eval)\n", title, c->samples, (double)c->total / evals,
+         c->by_time ? "ns" : "instructions");
   for (int i = 0; i < top && what[order[i]]; i++)
     printf("  %5.1f%%  %s\n", 100.0 * (double)what[order[i]] / (double)c->total,
            names[order[i]] ? names[order[i]] : "?");
@@ -119,7 +122,7 @@ static void report(const char *title, const counts *c, const uint64_t *what, cha
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: eval_profile KOBAKO.wasm EVALS SOURCE [TOP]\n");
+    fprintf(stderr, "usage: eval_profile KOBAKO.wasm EVALS SOURCE [TOP [time|instructions]]\n");
     return 2;
   }
   int evals = atoi(argv[2]), top = argc > 4 ? atoi(argv[4]) : 25;
@@ -140,7 +143,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "eval_profile: the source did not return: %s\n", r.message ? r.message : "");
     return 1;
   }
-  counts c = {.nfuncs = 1u << 16};
+  counts c = {.nfuncs = 1u << 16, .by_time = argc <= 5 || strcmp(argv[5], "instructions")};
   c.self = calloc(c.nfuncs, sizeof *c.self);
   c.incl = calloc(c.nfuncs, sizeof *c.incl);
   c.seen = calloc(c.nfuncs, sizeof *c.seen);

@@ -261,6 +261,7 @@ struct kvm_store {
   void *sampler_ud;
   uint32_t *samples;
   uint64_t sample_mark; /* the fuel spent in this call at the last sample */
+  int64_t sample_ns;    /* and when it was taken */
   uint32_t sample_seed;
 
   /* the exception heap (exn.c): every live kvm_exn, and the count at which

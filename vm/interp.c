@@ -167,13 +167,15 @@ static void sample(kvm_store *s, const frame *frames, uint32_t depth, const kvm_
                    int64_t slice) {
   uint64_t spent = s->fuel_limit - s->fuel_left - (uint64_t)slice;
   uint64_t ran = spent - s->sample_mark;
+  int64_t t = now_ns(), ns = s->sample_ns ? t - s->sample_ns : 0;
   s->sample_mark = spent;
+  s->sample_ns = t;
   if (!ran) return;
   uint32_t n = 0;
   for (uint32_t i = 0; i < depth; i++)
     if (frames[i].func) s->samples[n++] = frames[i].func->index;
   s->samples[n++] = cur->index;
-  s->sampler(s->sampler_ud, ran, s->samples, n);
+  s->sampler(s->sampler_ud, ran, (uint64_t)(ns > 0 ? ns : 0), s->samples, n);
 }
 
 /* A callee's own locals start at zero. Most functions have a few, so the
@@ -1226,6 +1228,7 @@ static void reset_metering(kvm_store *s) {
   s->fuel_used = 0;
   s->grown_bytes = 0;
   s->sample_mark = 0;
+  s->sample_ns = 0;
   atomic_store(&s->interrupt, 0);
   s->deadline_ns = s->deadline_s > 0 ? now_ns() + (int64_t)(s->deadline_s * 1e9) : 0;
 }

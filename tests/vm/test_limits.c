@@ -198,13 +198,15 @@ static void test_interrupt(fixture *fx) {
 }
 
 typedef struct sampled {
-  uint64_t instructions, samples, bad;
+  uint64_t instructions, ns, samples, bad;
   uint32_t deepest;
 } sampled;
 
 /* down (function 8) is all count's stack is made of */
-static void on_sample(void *ud, uint64_t instructions, const uint32_t *funcs, uint32_t n) {
+static void on_sample(void *ud, uint64_t instructions, uint64_t ns, const uint32_t *funcs,
+                      uint32_t n) {
   sampled *s = ud;
+  s->ns += ns;
   s->instructions += instructions;
   s->samples++;
   if (instructions == 0 || instructions > 2000) s->bad++;
@@ -231,6 +233,7 @@ static void test_sampler(fixture *fx) {
         "the samples count %llu instructions of %llu", (unsigned long long)got.instructions,
         (unsigned long long)used);
   CHECK(got.deepest > 1000 && got.deepest <= 3001, "the deepest sample had %u frames", got.deepest);
+  CHECK(got.ns > 0 && got.ns < 10e9, "the samples count %llu ns", (unsigned long long)got.ns);
   kvm_store_set_sampler(fx->store, NULL, NULL);
   uint64_t before = got.samples;
   expect_count(fx, 100000);

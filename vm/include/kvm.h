@@ -207,10 +207,13 @@ void kvm_store_interrupt(kvm_store *s);
 /* A sampling profiler: while one is set, a call checks its deadline every
  * 1 to 2,000 instructions (at random) instead of every 10,000, and fn is
  * called at each check, and before each call of a host function, with the
- * number of instructions run since the last one and the module indices of the wasm functions on the store's stack,
- * outermost first (a host function's calls back into the guest continue the
- * stack of their caller). NULL stops it. False if out of memory. */
-typedef void (*kvm_sample_fn)(void *ud, uint64_t instructions, const uint32_t *funcs, uint32_t n);
+ * instructions run and the nanoseconds of CLOCK_MONOTONIC passed since the
+ * last one, and the module indices of the wasm functions on the store's
+ * stack, outermost first (a host function's calls back into the guest
+ * continue the stack of their caller). NULL stops it. False if out of
+ * memory. */
+typedef void (*kvm_sample_fn)(void *ud, uint64_t instructions, uint64_t ns, const uint32_t *funcs,
+                              uint32_t n);
 bool kvm_store_set_sampler(kvm_store *s, kvm_sample_fn fn, void *ud);
 
 /* max_bytes caps any memory's size; growth_budget caps the bytes all memories
