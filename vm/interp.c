@@ -167,7 +167,7 @@ static void sample(kvm_store *s, const frame *frames, uint32_t depth, const kvm_
                    int64_t slice) {
   uint64_t spent = s->fuel_limit - s->fuel_left - (uint64_t)slice;
   uint64_t ran = spent - s->sample_mark;
-  int64_t t = now_ns(), ns = s->sample_ns ? t - s->sample_ns : 0;
+  int64_t t = now_ns(), ns = t - s->sample_ns;
   s->sample_mark = spent;
   s->sample_ns = t;
   if (!ran) return;
@@ -1228,7 +1228,7 @@ static void reset_metering(kvm_store *s) {
   s->fuel_used = 0;
   s->grown_bytes = 0;
   s->sample_mark = 0;
-  s->sample_ns = 0;
+  s->sample_ns = s->sampler ? now_ns() : 0;
   atomic_store(&s->interrupt, 0);
   s->deadline_ns = s->deadline_s > 0 ? now_ns() + (int64_t)(s->deadline_s * 1e9) : 0;
 }

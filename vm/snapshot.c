@@ -140,9 +140,9 @@ kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err) {
 }
 
 /* Copies back each block marked since the snapshot and clears its mark.
- * The map is scanned four words at a time, then one: most of it is clean. Memory grown
- * since is given back first, so only blocks below the snapshot's size are
- * left to copy. */
+ * The map is scanned four words at a time, then one: most of it is clean.
+ * Memory grown since is given back first, so only blocks below the
+ * snapshot's size are left to copy. */
 static void restore_memory(mem_copy *c) {
   kvm_memory *mem = c->mem;
   uint8_t *map = mem->data - KVM_DIRTY_MAP;
