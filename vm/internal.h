@@ -192,6 +192,7 @@ struct kvm_memory {
   kvm_limits limits; /* in pages */
   kvm_store *store;  /* owner, whose limits apply to kvm_memory_grow */
   size_t reserved;   /* bytes of address space mapped at data (0: data is malloc'ed and may move) */
+  uint64_t committed; /* reserved: bytes at data readable and writable (size or more) */
   struct kvm_snapshot *snapshot; /* the one that owns the dirty map's marks, or NULL */
 };
 

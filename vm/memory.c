@@ -14,13 +14,18 @@ static uint64_t max_pages(const kvm_limits *l) {
 
 /* Makes [old, new) bytes usable and zero. Fresh mmap pages are zero, and
  * only a snapshot's restore shrinks a memory (zeroing what it gives up), so
- * only the malloc fallback must clear. It keeps the dirty map in front of
- * the data in the same block. */
+ * only the malloc fallback must clear. A reserved memory's pages up to
+ * `committed` are usable already: a shrink kept them. The malloc fallback
+ * keeps the dirty map in front of the data in the same block. */
 static bool commit(kvm_memory *mem, uint64_t new_size) {
   if (new_size == mem->size) return true;
   if (mem->reserved) {
-    return mprotect(mem->data + mem->size, (size_t)(new_size - mem->size),
-                    PROT_READ | PROT_WRITE) == 0;
+    if (new_size <= mem->committed) return true;
+    if (mprotect(mem->data + mem->committed, (size_t)(new_size - mem->committed),
+                 PROT_READ | PROT_WRITE) != 0)
+      return false;
+    mem->committed = new_size;
+    return true;
   }
   uint8_t *block = mem->data ? mem->data - KVM_DIRTY_MAP : NULL;
   uint8_t *p = realloc(block, KVM_DIRTY_MAP + (size_t)new_size);
@@ -31,12 +36,40 @@ static bool commit(kvm_memory *mem, uint64_t new_size) {
   return true;
 }
 
+/* Bytes past the new size that a shrink keeps committed: an invocation
+ * that grows the memory by about as much as the last one then finds its
+ * pages mapped and zero instead of faulting them in again. */
+#define RETAIN ((uint64_t)4 << 20)
+
 void kvm_memory_shrink(kvm_memory *mem, uint64_t new_size) {
   if (new_size >= mem->size) return;
-  size_t n = (size_t)(mem->size - new_size);
-  uint8_t *gone = mem->data + new_size;
-  if (!mem->reserved || madvise(gone, n, MADV_DONTNEED) != 0) memset(gone, 0, n);
-  if (mem->reserved) mprotect(gone, n, PROT_NONE);
+  uint8_t *map = mem->data - KVM_DIRTY_MAP;
+  uint64_t keep = mem->reserved ? new_size + RETAIN : 0;
+  if (keep > mem->size) keep = mem->size;
+  /* what stays committed: its written blocks (and the 8 bytes a store
+   * that crosses out of a block reaches) zeroed, their marks cleared */
+  const uint64_t block = (uint64_t)1 << KVM_DIRTY_SHIFT;
+  uint64_t first = new_size >> KVM_DIRTY_SHIFT;
+  if (first && map[first - 1] && keep > new_size)
+    memset(mem->data + new_size, 0, (size_t)(keep - new_size < 8 ? keep - new_size : 8));
+  for (uint64_t b = first, end = (keep + block - 1) >> KVM_DIRTY_SHIFT; b < end; b++) {
+    if (!map[b]) continue;
+    map[b] = 0;
+    uint64_t at = b * block, n = block + 8;
+    if (n > keep - at) n = keep - at;
+    memset(mem->data + at, 0, (size_t)n);
+  }
+  if (mem->size > keep) {
+    size_t n = (size_t)(mem->size - keep);
+    uint8_t *gone = mem->data + keep;
+    uint64_t from = keep >> KVM_DIRTY_SHIFT, to = ((mem->size - 1) >> KVM_DIRTY_SHIFT) + 1;
+    memset(map + from, 0, (size_t)(to - from));
+    if (!mem->reserved || madvise(gone, n, MADV_DONTNEED) != 0) memset(gone, 0, n);
+    if (mem->reserved) {
+      mprotect(gone, n, PROT_NONE);
+      mem->committed = keep;
+    }
+  }
   mem->size = new_size;
 }
 

@@ -146,11 +146,7 @@ kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err) {
 static void restore_memory(mem_copy *c) {
   kvm_memory *mem = c->mem;
   uint8_t *map = mem->data - KVM_DIRTY_MAP;
-  if (mem->size > c->size) {
-    uint64_t from = c->size >> KVM_DIRTY_SHIFT, to = ((mem->size - 1) >> KVM_DIRTY_SHIFT) + 1;
-    memset(map + from, 0, (size_t)(to - from));
-    kvm_memory_shrink(mem, c->size);
-  }
+  kvm_memory_shrink(mem, c->size);
   const uint64_t block = (uint64_t)1 << KVM_DIRTY_SHIFT;
   size_t n = nblocks(c->size);
   for (size_t b = 0; b < n;) {
