@@ -121,6 +121,13 @@ kobako_status kobako_sandbox_preload_binary(kobako_sandbox *sb, const uint8_t *b
 typedef void (*kobako_call_fn)(void *ud, kobako_sandbox *sb, const uint8_t *msg, size_t len,
                                kc_buf *reply);
 void kobako_sandbox_on_call(kobako_sandbox *sb, kobako_call_fn fn, void *ud);
+/* The call function's time counts against the invocation's timeout: when it
+ * returns past the deadline (or after kobako_sandbox_interrupt), the
+ * invocation ends as KOBAKO_TRAPPED, timeout (or interrupted), whatever it
+ * replied. Inside a call function: the seconds left before the deadline,
+ * so that it can stop in time; negative when there is no deadline (and
+ * outside a call function). */
+double kobako_sandbox_deadline_left(const kobako_sandbox *sb);
 
 /* ---- invocations ------------------------------------------------------------
  * Everything *result points to belongs to the sandbox and stays valid until

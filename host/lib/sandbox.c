@@ -52,6 +52,7 @@ struct kobako_sandbox {
   kobako_call_fn on_call;
   void *on_call_ud;
   uint32_t call_depth; /* calls in progress */
+  kvm_caller *caller;  /* the innermost of them's, for kobako_sandbox_deadline_left */
   kvm_trap trapped;    /* a yield trapped: every call in progress ends so */
   /* the last outcome, owned: the message, and the strings taken out of it */
   uint8_t *outcome;
@@ -224,15 +225,25 @@ static bool host_call(kvm_caller *c, void *env, const kvm_val *args, kvm_val *re
   }
   memcpy(msg, kvm_memory_data(sb->mem) + ptr, len);
   kc_buf reply = {0};
+  kvm_caller *outer = sb->caller;
+  sb->caller = c;
   sb->call_depth++;
   if (sb->on_call)
     sb->on_call(sb->on_call_ud, sb, msg, len, &reply);
   else
     no_such_service(&reply);
   sb->call_depth--;
+  sb->caller = outer;
   free(msg);
   kvm_trap t;
   memset(&t, 0, sizeof t);
+  /* the call's time is the invocation's: past the deadline (or interrupted
+   * meanwhile), the invocation ends whatever the reply */
+  kvm_trap_kind late = kvm_caller_check(c);
+  if (sb->trapped.kind == KVM_TRAP_NONE && late != KVM_TRAP_NONE) {
+    sb->trapped.kind = late;
+    snprintf(sb->trapped.message, sizeof sb->trapped.message, "%s", kvm_trap_kind_name(late));
+  }
   uint32_t at = 0;
   if (sb->trapped.kind == KVM_TRAP_NONE && !reply.failed && reply.len)
     at = copy_in(sb, reply.data, reply.len, &t);
@@ -665,6 +676,10 @@ static kobako_status invoke(kobako_sandbox *sb, kvm_func **f, const void *msg, s
   call_guest(sb, *f, NULL, 0, msg, len, res, size0, true);
   finish(sb, res, t0, size0);
   return res->status;
+}
+
+double kobako_sandbox_deadline_left(const kobako_sandbox *sb) {
+  return sb->caller ? kvm_caller_deadline_left(sb->caller) : -1.0;
 }
 
 void kobako_sandbox_interrupt(kobako_sandbox *sb) {

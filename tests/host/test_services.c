@@ -6,13 +6,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../check.h"
 #include "kobako_abi.h"
 
 static kobako_runtime *rt;
 
-/* ---- the Services: Svc::Echo, Svc::Each, Svc::Fail, Svc::Handle ---------- */
+/* ---- the Services: Svc::Echo, Svc::Each, Svc::Fail, Svc::Handle, Svc::Slow -- */
 
 static bool is_str(const kc_item *it, const char *s) {
   return (it->type == KC_STR) && it->n == strlen(s) && !memcmp(it->p, s, it->n);
@@ -82,6 +83,18 @@ static void on_call(void *ud, kobako_sandbox *sb, const uint8_t *msg, size_t len
     kc_handle(reply, 7);
     return;
   }
+  if (is_str(&target, "Svc::Slow")) {
+    /* waits n ms of wall clock, then replies with the seconds that were left */
+    kc_read(&r, &args);
+    kc_read(&r, &item);
+    double left = kobako_sandbox_deadline_left(sb);
+    struct timespec ts = {.tv_sec = item.i / 1000, .tv_nsec = (item.i % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    kc_array(reply, 2);
+    kc_int(reply, KOBAKO_OK);
+    kc_float(reply, left);
+    return;
+  }
   if (is_str(&target, "Svc::Fail")) {
     reply_error(reply, KOBAKO_ORIGIN_SERVICE, is_str(&method, "key") ? "KeyError" : "Host::Oops",
                 "no such key");
@@ -142,8 +155,8 @@ static kobako_sandbox *fresh(double timeout) {
   kobako_sandbox *sb = kobako_sandbox_new(rt, &o);
   kobako_sandbox_on_call(sb, on_call, NULL);
   kobako_result r;
-  static const char *const members[] = {"Echo", "Each", "Fail", "Handle"};
-  for (size_t i = 0; i < 4; i++)
+  static const char *const members[] = {"Echo", "Each", "Fail", "Handle", "Slow"};
+  for (size_t i = 0; i < 5; i++)
     CHECK(kobako_sandbox_define(sb, "Svc", members[i], &r) == KOBAKO_RETURNED, "define: %s",
           r.message);
   return sb;
@@ -220,6 +233,22 @@ static void test_yields(void) {
   kobako_sandbox_free(sb);
 }
 
+/* A call function's time is the invocation's: one that returns past the
+ * deadline ends it as a timeout, whatever it replied; inside one, the time
+ * left is known. */
+static void test_slow_calls(void) {
+  kobako_sandbox *sb = fresh(0.3);
+  expect(sb, "Svc::Slow.wait(400); :survived", KOBAKO_TRAPPED, "deadline exceeded");
+  expect(sb, "t = Svc::Slow.wait(1); [t > 0.2, t <= 0.3]", KOBAKO_RETURNED, "[true, true]");
+  expect(sb, "3.times.map { Svc::Slow.wait(50) > 0 }", KOBAKO_RETURNED, "[true, true, true]");
+  expect(sb, "Svc::Each.each(1, 2) { Svc::Slow.wait(200) }", KOBAKO_TRAPPED, "deadline exceeded");
+  CHECK(kobako_sandbox_deadline_left(sb) < 0, "a deadline outside a call");
+  kobako_sandbox_free(sb);
+  sb = fresh(0);
+  expect(sb, "Svc::Slow.wait(1) < 0", KOBAKO_RETURNED, "true");
+  kobako_sandbox_free(sb);
+}
+
 static void test_preload_and_seal(void) {
   kobako_sandbox *sb = fresh(10);
   kobako_result r;
@@ -280,6 +309,7 @@ int main(int argc, char **argv) {
   }
   test_calls();
   test_yields();
+  test_slow_calls();
   test_preload_and_seal();
   kobako_runtime_free(rt);
   if (failures) printf("%d failures\n", failures);
