@@ -1,8 +1,15 @@
 # kobako.rb — the gem's entry: the error classes, the C extension and the
 # Ruby classes, the rule for names, and where the bundled kobako.wasm is.
+module Kobako
+  # Where the gem's own Ruby is: the policy counts it as Ruby's, not the
+  # application's (ext/kobako/policy.c).
+  LIB_DIRS = [__dir__, File.dirname(__FILE__)].uniq.freeze
+end
+
 require_relative "kobako/version"
 require_relative "kobako/errors"
 require_relative "kobako/usage"
+require_relative "kobako/watchdog"
 require "kobako/kobako_ext"
 require_relative "kobako/namespace"
 require_relative "kobako/sandbox"

@@ -75,9 +75,8 @@ class TestHandles < Minitest::Test
   end
 
   def test_the_cap
-    sb = Kobako::Sandbox.new
+    sb = Kobako::Sandbox.new(handle_limit: 3)
     sb.define(:Bank).bind(:Main, @bank)
-    sb.__send__(:handle_limit=, 3)
     assert_equal 3, sb.eval("[Bank::Main.account('ann'), Bank::Main.account('bob'), Bank::Main.both].size")
     error = assert_raises(Kobako::HandlerExhaustedError) do
       sb.eval("(1..4).map { begin; Bank::Main.fresh; rescue Kobako::ServiceError; end }; :rescued")
@@ -86,7 +85,8 @@ class TestHandles < Minitest::Test
     assert_equal "handles", error.origin
     assert_raises(Kobako::HandlerExhaustedError) { sb.run(:Missing, *Array.new(4) { Object.new }) }
     assert_equal 2, sb.eval("Bank::Main.both.size"), "the next invocation has a fresh table"
-    assert_raises(ArgumentError) { sb.__send__(:handle_limit=, 2**31) }
+    assert_raises(ArgumentError) { Kobako::Sandbox.new(handle_limit: 2**31) }
+    assert_raises(ArgumentError) { Kobako::Sandbox.new(handle_limit: 0) }
     assert_equal 0x7fff_ffff, Kobako::Handle::MAX_ID
   end
 end

@@ -139,7 +139,8 @@ static void test_regrowth(fixture *fx, kvm_snapshot *snap, uint64_t size) {
   static const uint32_t growths[] = {1, 3, 70, 2, 80, 1};
   for (size_t g = 0; g < sizeof growths / sizeof *growths; g++) {
     uint32_t pages = growths[g];
-    CHECK(call_i32(fx, "grow", &I32((int32_t)pages), 1) == (int32_t)(size / 65536), "grow %u", pages);
+    int32_t old = (int32_t)(size / 65536);
+    CHECK(call_i32(fx, "grow", &I32((int32_t)pages), 1) == old, "grow %u", pages);
     uint64_t grown = size + (uint64_t)pages * 65536;
     write_mem(fx, 3, (uint32_t)size - 4, ~0ull, 0); /* crosses the old end */
     for (int w = 0; w < 200; w++) {
@@ -148,7 +149,7 @@ static void test_regrowth(fixture *fx, kvm_snapshot *snap, uint64_t size) {
     }
     write_mem(fx, 4, (uint32_t)(grown - 700), 0x5A, 700); /* a fill to the very end */
     kvm_snapshot_restore(snap);
-    CHECK(call_i32(fx, "grow", &I32((int32_t)pages), 1) == (int32_t)(size / 65536), "regrow %u", pages);
+    CHECK(call_i32(fx, "grow", &I32((int32_t)pages), 1) == old, "regrow %u", pages);
     const uint8_t *d = kvm_memory_data(fx->mem);
     for (uint64_t at = size; at < grown; at++) {
       if (d[at]) {
@@ -180,7 +181,8 @@ int main(void) {
       test_state(&fx, snap);
       test_rounds(&fx, snap, saved, size);
       test_regrowth(&fx, snap, size);
-      CHECK(memcmp(kvm_memory_data(fx.mem), saved, (size_t)size) == 0, "regrowth changed the memory");
+      CHECK(memcmp(kvm_memory_data(fx.mem), saved, (size_t)size) == 0,
+            "regrowth changed the memory");
       kvm_snapshot_free(snap);
       /* the memory is free for a new snapshot, which saves what was written
        * under the first one and after it as well as before it */

@@ -1,8 +1,10 @@
 /* calls.c — the guest's calls into the host: a CALL decoded, its target (a
- * bound Service or a Handle) and method checked against what a guest may
- * call, the method run under the GVL with the guest's block as a Ruby block
- * that yields into the guest, and the REPLY. Nothing raised here crosses
- * the guest's frames: each call runs under rb_protect. */
+ * bound Service or a Handle) and method checked by the policy (policy.c),
+ * the method run under the GVL, stoppable by the watchdog, with the guest's
+ * block as a Ruby block that yields into the guest, and the REPLY. Nothing
+ * raised here crosses the guest's frames: each call runs under rb_protect,
+ * and exceptions from outside wait (kobako_ext.c) until the invocation has
+ * unwound; one that arrives during a call ends the invocation. */
 #include "kobako_ext.h"
 
 #include "kobako_abi.h"
@@ -16,8 +18,12 @@ typedef struct kx_call {
   const uint8_t *msg; /* the CALL, valid until the first yield */
   size_t len;
   kc_buf *reply;
+  VALUE recv, args; /* the call, decoded (args with the keywords last when kw) */
+  ID mid;
+  int kw;
   uint32_t block; /* the guest block's id, 0 if none */
   bool broke;     /* the guest's block did `break`: the reply is a BREAK */
+  bool serving;   /* the Service's own code runs (counted in x->serving) */
   VALUE token;    /* the block's Ruby side, or nil */
   VALUE failure;  /* what the Service raised */
   VALUE yield_error; /* what the last yield of this call raised in the Service */
@@ -37,7 +43,7 @@ static const rb_data_type_t block_type = {
  * plain rescues let it through. */
 static VALUE eUnwind;
 static VALUE exc_to_s; /* Exception#to_s, unbound */
-static ID id_respond_to_guest, id_message, id_klass, id_name, id_bind_call, id_owner;
+static ID id_message, id_klass, id_name, id_bind_call;
 
 enum { LABEL_MAX = 100 }; /* bytes of a guest-chosen name echoed in an error */
 
@@ -73,12 +79,35 @@ static VALUE encode_args(VALUE p) {
   return Qnil;
 }
 
+/* Ends the Service that yielded: the invocation is over. */
 static void unwind(kx_sandbox *x) {
   if (x->pending_state) {
     if (!NIL_P(x->pending)) rb_exc_raise(x->pending);
     rb_jump_tag(x->pending_state);
   }
   rb_exc_raise(rb_exc_new_cstr(eUnwind, "the invocation trapped"));
+}
+
+static VALUE run_yield(VALUE p) {
+  kx_yield *y = (kx_yield *)p;
+  return kx_run_guest(y->x, yield_guest, y) ? Qtrue : Qfalse;
+}
+
+static VALUE yield_value(VALUE p) {
+  kx_yield *y = (kx_yield *)p;
+  return kx_decode_value(y->x, y->res.value, y->res.value_len);
+}
+
+/* The block's value, or, when a budget ran out decoding it, the end. */
+static VALUE yielded(kx_sandbox *x, kx_yield *y) {
+  int state = 0;
+  VALUE v = rb_protect(yield_value, (VALUE)y, &state);
+  if (!state) return v;
+  if (NIL_P(x->failure)) rb_jump_tag(state);
+  rb_set_errinfo(Qnil);
+  x->trapped = true;
+  unwind(x);
+  return Qnil;
 }
 
 static VALUE to_guest_block(RB_BLOCK_CALL_FUNC_ARGLIST(arg, token)) {
@@ -89,7 +118,7 @@ static VALUE to_guest_block(RB_BLOCK_CALL_FUNC_ARGLIST(arg, token)) {
     rb_raise(kx_eError, "a guest's block can be called only during the Service call it was "
                         "given to, on that call's thread");
   kx_sandbox *x = c->x;
-  if (x->trapped || x->pending_state) unwind(x);
+  if (x->trapped || x->pending_state || !NIL_P(x->failure)) unwind(x);
   kx_yield y = {.x = x, .block = c->block, .argc = argc, .argv = argv, .kwargs = Qnil};
   if (rb_keyword_given_p() && argc > 0 && RB_TYPE_P(argv[argc - 1], T_HASH))
     y.kwargs = argv[--y.argc];
@@ -100,14 +129,22 @@ static VALUE to_guest_block(RB_BLOCK_CALL_FUNC_ARGLIST(arg, token)) {
     if (state) rb_jump_tag(state);
     rb_memerror();
   }
-  kx_run_guest(x, yield_guest, &y);
+  /* the guest runs with the watchdog's Stop deferred too: it must not fire
+   * in a nested call's way back into the engine */
+  bool ran = RTEST(kx_deferred(run_yield, (VALUE)&y));
   kc_buf_free(&y.msg);
+  if (!ran) {
+    /* an exception from outside waits for the thread */
+    x->trapped = true;
+    kobako_sandbox_interrupt(x->sb);
+    unwind(x);
+  }
   if (y.res.status == KOBAKO_TRAPPED) x->trapped = true;
-  rb_thread_check_ints();
+  rb_thread_check_ints(); /* a Stop raised meanwhile, into the Service */
   switch (y.res.status) {
-  case KOBAKO_RETURNED: return kx_decode_value(x, y.res.value, y.res.value_len);
+  case KOBAKO_RETURNED: return yielded(x, &y);
   case KOBAKO_BROKE: {
-    VALUE v = kx_decode_value(x, y.res.value, y.res.value_len);
+    VALUE v = yielded(x, &y);
     c->broke = true;
     rb_iter_break_value(v);
     return Qnil;
@@ -121,34 +158,9 @@ static VALUE to_guest_block(RB_BLOCK_CALL_FUNC_ARGLIST(arg, token)) {
   }
 }
 
-/* ---- what a guest may call -------------------------------------------------------- */
-
-/* Is mid in the floor: a method of Class, Module, Object, Kernel or
- * BasicObject (Class's ancestors are all five; checked at each call, so
- * methods added to them later are covered too)? A name they have only
- * privately (open, puts, format, ...) is the object's when the object
- * defines it itself. */
-static bool floored(VALUE recv, ID mid) {
-  if (rb_method_boundp(rb_cClass, mid, 1)) return true;
-  if (!rb_method_boundp(rb_cClass, mid, 0)) return false;
-  VALUE owner = rb_funcall(rb_obj_method(recv, ID2SYM(mid)), id_owner, 0);
-  return owner == rb_cClass || owner == rb_cModule || owner == rb_cObject || owner == rb_mKernel ||
-         owner == rb_cBasicObject;
-}
-
-/* Public methods only, never one in the floor, and only those the
- * object's own respond_to_guest? allows. */
-static bool callable(VALUE recv, ID mid) {
-  if (!rb_obj_respond_to(recv, mid, FALSE) || floored(recv, mid)) return false;
-  if (!rb_obj_respond_to(recv, id_respond_to_guest, TRUE)) return true;
-  return RTEST(rb_funcall(recv, id_respond_to_guest, 1, ID2SYM(mid)));
-}
-
 static VALUE clipped(const kc_item *it) {
   return rb_utf8_str_new((const char *)it->p, it->n > LABEL_MAX ? LABEL_MAX : it->n);
 }
-
-/* ---- one call ---------------------------------------------------------------------- */
 
 static void put_text(kc_buf *b, VALUE s);
 static void put_key(kc_buf *b, const char *key);
@@ -176,6 +188,20 @@ static VALUE refuse(kx_call *c, const kc_item *method, VALUE label) {
   return Qnil;
 }
 
+/* The Service's own code: the method called, with the guest's block if it
+ * passed one. Visibility is the policy's to check, on either path. */
+static VALUE call_service(VALUE arg) {
+  kx_call *c = (kx_call *)arg;
+  int argc = RARRAY_LENINT(c->args);
+  const VALUE *argv = RARRAY_CONST_PTR(c->args);
+  if (!c->block) return rb_funcallv_public_kw(c->recv, c->mid, argc, argv, c->kw);
+  kx_block *bk;
+  c->token = TypedData_Make_Struct(0, kx_block, &block_type, bk);
+  bk->call = c;
+  bk->thread = pthread_self();
+  return rb_block_call_kw(c->recv, c->mid, argc, argv, to_guest_block, c->token, c->kw);
+}
+
 static VALUE serve_body(VALUE arg) {
   kx_call *c = (kx_call *)arg;
   kx_sandbox *x = c->x;
@@ -197,25 +223,23 @@ static VALUE serve_body(VALUE arg) {
     malformed();
   }
   ID mid = rb_check_id_cstr((const char *)method.p, method.n, rb_utf8_encoding());
-  if (recv == Qundef || !mid || !callable(recv, mid)) return refuse(c, &method, label);
-  VALUE args = kx_decode(x, &r), kwargs = kx_decode(x, &r);
+  if (recv == Qundef || !mid || !kx_policy_callable(x, recv, mid)) return refuse(c, &method, label);
+  VALUE args = kx_decode_args(x, &r), kwargs = kx_decode_args(x, &r);
   if (!RB_TYPE_P(args, T_ARRAY) || !RB_TYPE_P(kwargs, T_HASH) || !kc_read(&r, &blk) ||
       (blk.type != KC_NIL && (blk.type != KC_INT || blk.i < 1 || blk.i > UINT32_MAX)))
     malformed();
-  int kw = RHASH_SIZE(kwargs) ? RB_PASS_KEYWORDS : RB_NO_KEYWORDS;
-  if (kw) rb_ary_push(args, kwargs);
-  VALUE result;
-  if (blk.type == KC_INT) {
-    kx_block *bk;
-    c->block = (uint32_t)blk.i;
-    c->token = TypedData_Make_Struct(0, kx_block, &block_type, bk);
-    bk->call = c;
-    bk->thread = pthread_self();
-    result = rb_block_call_kw(recv, mid, RARRAY_LENINT(args), RARRAY_CONST_PTR(args),
-                              to_guest_block, c->token, kw);
-  } else {
-    result = rb_funcallv_public_kw(recv, mid, RARRAY_LENINT(args), RARRAY_CONST_PTR(args), kw);
-  }
+  c->kw = RHASH_SIZE(kwargs) ? RB_PASS_KEYWORDS : RB_NO_KEYWORDS;
+  if (c->kw) rb_ary_push(args, kwargs);
+  c->recv = recv;
+  c->mid = mid;
+  c->args = args;
+  c->block = blk.type == KC_INT ? (uint32_t)blk.i : 0;
+  kx_watch(x);
+  c->serving = true;
+  x->serving++;
+  VALUE result = kx_stoppable(call_service, (VALUE)c);
+  x->serving--;
+  c->serving = false;
   kc_array(c->reply, 2);
   kc_int(c->reply, c->broke ? KOBAKO_BREAK : KOBAKO_OK);
   kx_encode(x, c->reply, result);
@@ -265,35 +289,82 @@ static VALUE error_reply_body(VALUE arg) {
   return Qnil;
 }
 
+/* Ends the invocation from inside a call: an empty reply traps it. */
+static void end_invocation(kx_call *c) {
+  c->reply->len = 0;
+  c->x->trapped = true;
+}
+
+/* What ended the call reaches the caller of eval or run once the guest has
+ * unwound: an exception, or a jump (a throw, a thread kill) whose errinfo
+ * stays set for it. */
+static void from_outside(kx_call *c, int state) {
+  kx_sandbox *x = c->x;
+  VALUE e = rb_errinfo();
+  if (!x->pending_state) {
+    x->pending = RB_TYPE_P(e, T_OBJECT) && rb_obj_is_kind_of(e, rb_eException) ? e : Qnil;
+    x->pending_state = state;
+  }
+  end_invocation(c);
+}
+
+/* After the call, still protected: a signal's trap proc runs here rather
+ * than on the way back into the engine (leaving the GVL checks interrupts),
+ * and an exception from outside that arrived meanwhile ends the invocation
+ * now, to reach the caller once the guest has unwound. */
+static VALUE settle(VALUE arg) {
+  kx_call *c = (kx_call *)arg;
+  rb_thread_check_ints();
+  if (!c->x->trapped && kx_interrupt_waiting()) {
+    kobako_sandbox_interrupt(c->x->sb);
+    end_invocation(c);
+  }
+  return Qnil;
+}
+
 static void serve(kx_call *c) {
   kx_sandbox *x = c->x;
   int state = 0;
   rb_protect(serve_body, (VALUE)c, &state);
+  if (c->serving) x->serving--; /* an exception left the Service */
   if (!NIL_P(c->token)) ((kx_block *)RTYPEDDATA_DATA(c->token))->call = NULL;
-  if (!state) return;
-  c->reply->len = 0;
-  VALUE e = rb_errinfo();
-  bool raised = RB_TYPE_P(e, T_OBJECT) && rb_obj_is_kind_of(e, rb_eException);
-  if (raised && rb_obj_is_kind_of(e, eUnwind)) {
-    rb_set_errinfo(Qnil);
-    return;
-  }
-  if (raised && !x->trapped && rb_obj_is_kind_of(e, rb_eStandardError)) {
-    rb_set_errinfo(Qnil);
-    c->failure = e;
-    rb_protect(error_reply_body, (VALUE)c, &state);
-    if (state) {
+  if (state) {
+    VALUE e = rb_errinfo();
+    bool raised = RB_TYPE_P(e, T_OBJECT) && rb_obj_is_kind_of(e, rb_eException);
+    if (raised && rb_obj_is_kind_of(e, kx_eStop)) {
+      /* the watchdog stopped the Service: past the deadline (the engine
+       * sees it when the call returns), or for an exception from outside */
       rb_set_errinfo(Qnil);
-      c->reply->len = 0; /* an empty reply: the invocation traps */
+      x->stops_seen++;
+      if (x->stop == KX_STOP_INTERRUPT) kobako_sandbox_interrupt(x->sb);
+      end_invocation(c);
+      return;
     }
-    return;
+    if ((raised && rb_obj_is_kind_of(e, eUnwind)) || !NIL_P(x->failure)) {
+      /* the invocation is over already, or a budget ran out */
+      rb_set_errinfo(Qnil);
+      end_invocation(c);
+      return;
+    }
+    if (raised && !x->trapped && rb_obj_is_kind_of(e, rb_eStandardError)) {
+      /* the Service's own error: the guest's to rescue */
+      rb_set_errinfo(Qnil);
+      c->reply->len = 0;
+      c->failure = e;
+      rb_protect(error_reply_body, (VALUE)c, &state);
+      if (state) {
+        rb_set_errinfo(Qnil);
+        end_invocation(c);
+      }
+    } else {
+      /* anything else the Service did (raise Interrupt, exit, a throw past
+       * it) ends the invocation and reaches the caller of eval or run */
+      from_outside(c, state);
+      return;
+    }
   }
-  /* anything else (Interrupt, SystemExit, a thread kill, a throw) ends the
-   * invocation and reaches the caller of eval or run once the guest is gone */
-  if (!x->pending_state) {
-    x->pending = raised ? e : Qnil;
-    x->pending_state = state;
-  }
+  rb_protect(settle, (VALUE)c, &state);
+  if (state) from_outside(c, state);
 }
 
 static void *serve_with_gvl(void *p) {
@@ -307,29 +378,32 @@ static void *serve_with_gvl(void *p) {
 void kx_on_call(void *ud, kobako_sandbox *sb, const uint8_t *msg, size_t len, kc_buf *reply) {
   kx_sandbox *x = ud;
   (void)sb;
-  if (x->trapped || x->pending_state) return; /* an empty reply: the invocation traps */
+  /* the invocation is over: an empty reply traps it */
+  if (x->trapped || x->pending_state || !NIL_P(x->failure)) return;
   kx_call c = {.x = x,
                .msg = msg,
                .len = len,
                .reply = reply,
+               .recv = Qnil,
+               .args = Qnil,
                .token = Qnil,
                .failure = Qnil,
                .yield_error = Qnil};
+  x->calls++;
   if (x->has_gvl)
     serve(&c);
   else
     rb_thread_call_with_gvl(serve_with_gvl, &c);
+  x->calls--;
 }
 
 void kx_calls_init(void) {
   eUnwind = rb_class_new(rb_eException);
   rb_gc_register_mark_object(eUnwind);
-  id_respond_to_guest = rb_intern("respond_to_guest?");
   id_message = rb_intern("message");
   id_klass = rb_intern("klass");
   id_name = rb_intern("name");
   id_bind_call = rb_intern("bind_call");
-  id_owner = rb_intern("owner");
   exc_to_s = rb_funcall(rb_eException, rb_intern("instance_method"), 1, ID2SYM(rb_intern("to_s")));
   rb_gc_register_mark_object(exc_to_s);
 }

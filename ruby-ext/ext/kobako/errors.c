@@ -8,7 +8,8 @@
 #include <string.h>
 
 VALUE kx_eError, kx_eSetupError, kx_eTrapError, kx_eTimeoutError, kx_eMemoryLimitError,
-    kx_eSandboxError, kx_eServiceError, kx_eHandlerExhaustedError, kx_eBytecodeError;
+    kx_eSandboxError, kx_eServiceError, kx_eHandlerExhaustedError, kx_eBytecodeError,
+    kx_eTransferLimitError, kx_eStop;
 
 static ID id_new;
 static VALUE sym_origin, sym_klass, sym_backtrace_lines, sym_details;
@@ -85,4 +86,6 @@ void kx_errors_init(VALUE mKobako) {
   kx_eServiceError = lookup(mKobako, "ServiceError");
   kx_eHandlerExhaustedError = lookup(mKobako, "HandlerExhaustedError");
   kx_eBytecodeError = lookup(mKobako, "BytecodeError");
+  kx_eTransferLimitError = lookup(mKobako, "TransferLimitError");
+  kx_eStop = lookup(rb_const_get(mKobako, rb_intern("Watchdog")), "Stop");
 }

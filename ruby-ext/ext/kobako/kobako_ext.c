@@ -8,9 +8,15 @@
 
 #include <ruby/thread.h>
 
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
 static kobako_runtime *runtime; /* loaded by the first Sandbox, kept for the process */
 static VALUE mKobako, cUsage;
-static ID id_wasm_path, id_raise, id_message, id_compare_by_identity;
+static VALUE mask_deferred, mask_stoppable; /* {Object => :never}, {Stop => :immediate} */
+static ID id_wasm_path, id_raise, id_message, id_compare_by_identity, id_handle_interrupt,
+    id_pending_interrupt_p;
 static VALUE sym_cause;
 
 /* ---- the object ----------------------------------------------------------------- */
@@ -20,12 +26,16 @@ static void sandbox_mark(void *p) {
   rb_gc_mark_movable(x->services);
   rb_gc_mark_movable(x->handles);
   rb_gc_mark_movable(x->handle_ids);
+  rb_gc_mark_movable(x->origins);
+  rb_gc_mark_movable(x->verdicts);
   rb_gc_mark_movable(x->mutex);
   rb_gc_mark_movable(x->cause);
   rb_gc_mark_movable(x->out);
   rb_gc_mark_movable(x->err);
   rb_gc_mark_movable(x->usage);
   rb_gc_mark_movable(x->pending);
+  rb_gc_mark_movable(x->failure);
+  rb_gc_mark_movable(x->thread);
 }
 
 static void sandbox_compact(void *p) {
@@ -33,16 +43,21 @@ static void sandbox_compact(void *p) {
   x->services = rb_gc_location(x->services);
   x->handles = rb_gc_location(x->handles);
   x->handle_ids = rb_gc_location(x->handle_ids);
+  x->origins = rb_gc_location(x->origins);
+  x->verdicts = rb_gc_location(x->verdicts);
   x->mutex = rb_gc_location(x->mutex);
   x->cause = rb_gc_location(x->cause);
   x->out = rb_gc_location(x->out);
   x->err = rb_gc_location(x->err);
   x->usage = rb_gc_location(x->usage);
   x->pending = rb_gc_location(x->pending);
+  x->failure = rb_gc_location(x->failure);
+  x->thread = rb_gc_location(x->thread);
 }
 
 static void sandbox_free(void *p) {
   kx_sandbox *x = p;
+  kx_unwatch(x); /* a forked child's copy of an invocation that never ends */
   kobako_sandbox_free(x->sb);
   xfree(x);
 }
@@ -62,8 +77,8 @@ static const rb_data_type_t sandbox_type = {
 static VALUE sandbox_alloc(VALUE klass) {
   kx_sandbox *x;
   VALUE self = TypedData_Make_Struct(klass, kx_sandbox, &sandbox_type, x);
-  x->services = x->handles = x->handle_ids = x->mutex = Qnil;
-  x->cause = x->out = x->err = x->usage = x->pending = Qnil;
+  x->services = x->handles = x->handle_ids = x->verdicts = x->origins = x->mutex = Qnil;
+  x->cause = x->out = x->err = x->usage = x->pending = x->failure = x->thread = Qnil;
   x->services = rb_hash_new();
   x->handles = rb_ary_new();
   x->handle_ids = rb_hash_new();
@@ -71,7 +86,6 @@ static VALUE sandbox_alloc(VALUE klass) {
   x->mutex = rb_mutex_new();
   x->out = rb_utf8_str_new("", 0);
   x->err = rb_utf8_str_new("", 0);
-  x->handle_limit = KOBAKO_MAX_HANDLE;
   return self;
 }
 
@@ -81,16 +95,37 @@ static kx_sandbox *get(VALUE self) {
   return x;
 }
 
-/* setup(timeout, memory_limit, stdout_limit, stderr_limit, permissive, hold_gvl),
- * checked by Sandbox#initialize; nil disables timeout and memory_limit. */
-static VALUE sandbox_setup(VALUE self, VALUE timeout, VALUE memory, VALUE out, VALUE err,
-                           VALUE permissive, VALUE hold) {
+static uint64_t budget(VALUE v) { return NIL_P(v) ? UINT64_MAX : NUM2ULL(v); }
+
+/* A budget option: nil (none), or an Integer from 1 to max. */
+static uint64_t count(VALUE v, const char *option, uint64_t max) {
+  if (NIL_P(v)) return UINT64_MAX;
+  if (FIXNUM_P(v) && FIX2LONG(v) > 0 && (uint64_t)FIX2LONG(v) <= max) return (uint64_t)FIX2LONG(v);
+  if (RB_TYPE_P(v, T_BIGNUM) && RBIGNUM_POSITIVE_P(v) && FIX2INT(rb_big_cmp(v, ULL2NUM(max))) <= 0)
+    return NUM2ULL(v);
+  rb_raise(rb_eArgError, "%s must be an Integer from 1 to %" PRIu64 ", or nil, not %" PRIsVALUE,
+           option, max, rb_inspect(v));
+}
+
+/* setup(timeout, memory_limit, stdout_limit, stderr_limit, permissive, hold_gvl,
+ * handle_limit, object_limit, byte_limit): the first four checked by
+ * Sandbox#initialize, the budgets here; nil disables timeout, memory_limit
+ * and the budgets. */
+static VALUE sandbox_setup(int argc, VALUE *argv, VALUE self) {
+  rb_check_arity(argc, 9, 9);
+  VALUE timeout = argv[0], memory = argv[1], out = argv[2], err = argv[3];
+  VALUE permissive = argv[4], hold = argv[5];
   kx_sandbox *x = rb_check_typeddata(self, &sandbox_type);
   if (x->sb) rb_raise(rb_eArgError, "the Sandbox is set up already");
+  uint64_t handles = count(argv[6], "handle_limit", KOBAKO_MAX_HANDLE);
+  x->handle_limit = handles > KOBAKO_MAX_HANDLE ? KOBAKO_MAX_HANDLE : (uint32_t)handles;
+  x->object_limit = count(argv[7], "object_limit", INT64_MAX);
+  x->byte_limit = count(argv[8], "byte_limit", INT64_MAX);
   kobako_options o;
   kobako_options_default(&o);
   o.timeout = NIL_P(timeout) ? 0 : NUM2DBL(timeout);
-  o.memory_limit = NIL_P(memory) ? UINT64_MAX : NUM2ULL(memory);
+  o.memory_limit = budget(memory);
+  x->reply_limit = o.memory_limit;
   o.stdout_limit = NUM2SIZET(out);
   o.stderr_limit = NUM2SIZET(err);
   o.permissive = RTEST(permissive);
@@ -174,23 +209,53 @@ static VALUE sandbox_preload_bytecode(VALUE self, VALUE bytes) {
  * 60 us each). */
 static void interrupt(void *p) { kobako_sandbox_interrupt(((kx_sandbox *)p)->sb); }
 
-void kx_run_guest(kx_sandbox *x, void *(*fn)(void *), void *arg) {
+double kx_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+bool kx_interrupt_waiting(void) { return RTEST(rb_funcall(rb_cThread, id_pending_interrupt_p, 0)); }
+
+bool kx_run_guest(kx_sandbox *x, void *(*fn)(void *), void *arg) {
   if (x->hold_gvl) {
+    if (kx_interrupt_waiting()) return false;
     x->has_gvl = true;
     fn(arg);
-    return;
+    return true;
   }
   /* RB_NOGVL_INTR_FAIL: fn does not start while an interrupt is pending (a
-   * thread switch, a signal, Thread#raise), which is handled first; nor
-   * are interrupts handled after it, before the caller kept its outcome. */
+   * thread switch, a signal, Thread#raise), which is handled first, as far
+   * as the invocation's mask lets it; nor are interrupts handled after it,
+   * before the caller kept its outcome. */
   for (;;) {
+    if (kx_interrupt_waiting()) return false;
     x->has_gvl = false;
     void *ran = rb_nogvl(fn, arg, interrupt, x, RB_NOGVL_INTR_FAIL | RB_NOGVL_UBF_ASYNC_SAFE);
     x->has_gvl = true;
-    if (ran) return;
+    if (ran) return true;
     rb_thread_check_ints();
   }
 }
+
+typedef struct masked {
+  VALUE (*fn)(VALUE);
+  VALUE arg;
+} masked;
+
+static VALUE masked_body(RB_BLOCK_CALL_FUNC_ARGLIST(yielded, data)) {
+  (void)yielded;
+  masked *m = (masked *)data;
+  return m->fn(m->arg);
+}
+
+static VALUE with_mask(VALUE mask, VALUE (*fn)(VALUE), VALUE arg) {
+  masked m = {fn, arg};
+  return rb_block_call(rb_cThread, id_handle_interrupt, 1, &mask, masked_body, (VALUE)&m);
+}
+
+VALUE kx_stoppable(VALUE (*fn)(VALUE), VALUE arg) { return with_mask(mask_stoppable, fn, arg); }
+VALUE kx_deferred(VALUE (*fn)(VALUE), VALUE arg) { return with_mask(mask_deferred, fn, arg); }
 
 typedef enum kx_kind { KX_EVAL, KX_RUN, KX_PRELOAD } kx_kind;
 
@@ -239,6 +304,7 @@ static VALUE outcome(kx_invoke *v) {
     int state = 0;
     VALUE value = rb_protect(returned_value, (VALUE)v, &state);
     if (!state) return value;
+    if (!NIL_P(x->failure)) rb_exc_raise(x->failure);
     VALUE why = rb_funcall(rb_errinfo(), id_message, 0);
     rb_set_errinfo(Qnil);
     kobako_result bad = {.status = KOBAKO_SANDBOX_ERROR,
@@ -258,12 +324,40 @@ static VALUE outcome(kx_invoke *v) {
   rb_exc_raise(e);
 }
 
+/* A Stop the watchdog raised that no Service took (it came as one ended):
+ * taken here, where it is harmless, so that none outlives the invocation. */
+static VALUE check_ints(VALUE unused) {
+  (void)unused;
+  rb_thread_check_ints();
+  return Qfalse;
+}
+
+static VALUE stop_arrives(VALUE unused) { return kx_stoppable(check_ints, unused); }
+
+static VALUE stop_taken(VALUE unused, VALUE e) {
+  (void)unused, (void)e;
+  return Qtrue;
+}
+
+static void drain_stops(kx_sandbox *x) {
+  while (x->stops_seen < x->stops_sent) {
+    if (!RTEST(rb_rescue2(stop_arrives, Qnil, stop_taken, Qnil, kx_eStop, (VALUE)0))) return;
+    x->stops_seen++;
+  }
+}
+
 static VALUE invoke_body(VALUE p) {
   kx_invoke *v = (kx_invoke *)p;
   kx_sandbox *x = v->x;
-  x->trapped = x->exhausted = false;
-  x->pending = x->cause = Qnil;
+  x->trapped = false;
+  x->pending = x->cause = x->failure = Qnil;
   x->pending_state = 0;
+  x->objects_left = x->object_limit;
+  x->bytes_left = x->byte_limit;
+  x->deadline = 0;
+  x->stop = 0;
+  x->stops_sent = x->stops_seen = 0;
+  x->thread = rb_thread_current();
   if (v->kind == KX_PRELOAD) sealed_check(x);
   if (v->kind == KX_RUN) {
     kc_array(&v->msg, 3);
@@ -272,16 +366,23 @@ static VALUE invoke_body(VALUE p) {
     kx_encode(x, &v->msg, v->kwargs);
     if (v->msg.failed) rb_memerror();
   }
-  kx_run_guest(x, invoke_guest, v);
+  if (!kx_run_guest(x, invoke_guest, v)) {
+    /* an exception from outside waits: it is raised when the mask ends */
+    memset(&v->res, 0, sizeof v->res);
+    v->res.status = KOBAKO_TRAPPED;
+    v->res.trap.kind = KVM_TRAP_INTERRUPTED;
+    v->res.message = kvm_trap_kind_name(KVM_TRAP_INTERRUPTED);
+  }
   publish(x, &v->res);
+  drain_stops(x);
   rb_thread_check_ints();
   if (x->pending_state) {
     if (!NIL_P(x->pending)) rb_exc_raise(x->pending);
     rb_jump_tag(x->pending_state);
   }
-  if (x->exhausted)
-    rb_raise(kx_eHandlerExhaustedError, "more than %u Kobako::Handles in one invocation",
-             x->handle_limit);
+  if (!NIL_P(x->failure)) rb_exc_raise(x->failure);
+  if (x->stop == KX_STOP_DEADLINE && v->res.status == KOBAKO_TRAPPED)
+    rb_raise(kx_eTimeoutError, "%s", kvm_trap_kind_name(KVM_TRAP_TIMEOUT));
   return outcome(v);
 }
 
@@ -289,14 +390,21 @@ static VALUE invoke_done(VALUE p) {
   kx_invoke *v = (kx_invoke *)p;
   kx_sandbox *x = v->x;
   kc_buf_free(&v->msg);
+  kx_unwatch(x);
   kx_handles_clear(x);
-  x->pending = x->cause = Qnil;
+  x->pending = x->cause = x->failure = x->thread = Qnil;
   x->pending_state = 0;
   x->trapped = false;
   return Qnil;
 }
 
-static VALUE invoke_locked(VALUE p) { return rb_ensure(invoke_body, p, invoke_done, p); }
+static VALUE invoke_ensured(VALUE p) { return rb_ensure(invoke_body, p, invoke_done, p); }
+
+/* The whole invocation defers exceptions from outside: the guest learns of
+ * them through the unblocking function, a Service through the watchdog, and
+ * the caller gets them when the invocation has unwound. Nothing of them can
+ * fire in the extension's own work, inside the engine's frames. */
+static VALUE invoke_locked(VALUE p) { return kx_deferred(invoke_ensured, p); }
 
 static VALUE invoke(kx_invoke *v) {
   return rb_mutex_synchronize(v->x->mutex, invoke_locked, (VALUE)v);
@@ -340,21 +448,22 @@ static VALUE sandbox_stderr_truncated(VALUE self) { return get(self)->err_trunca
 static VALUE sandbox_usage(VALUE self) { return get(self)->usage; }
 static VALUE sandbox_sealed(VALUE self) { return kobako_sandbox_sealed(get(self)->sb) ? Qtrue : Qfalse; }
 
-/* A lower cap on the Handles of one invocation than the ABI's 2^31 - 1. */
-static VALUE sandbox_set_handle_limit(VALUE self, VALUE limit) {
-  unsigned long n = NUM2ULONG(limit);
-  if (n > KOBAKO_MAX_HANDLE) rb_raise(rb_eArgError, "at most %u Handles", KOBAKO_MAX_HANDLE);
-  get(self)->handle_limit = (uint32_t)n;
-  return limit;
-}
-
 RUBY_FUNC_EXPORTED void Init_kobako_ext(void) {
   id_wasm_path = rb_intern("wasm_path");
   id_raise = rb_intern("raise");
   id_message = rb_intern("message");
   id_compare_by_identity = rb_intern("compare_by_identity");
+  id_handle_interrupt = rb_intern("handle_interrupt");
+  id_pending_interrupt_p = rb_intern("pending_interrupt?");
   sym_cause = ID2SYM(rb_intern("cause"));
   mKobako = rb_define_module("Kobako");
+  kx_errors_init(mKobako);
+  mask_deferred = rb_hash_new();
+  rb_hash_aset(mask_deferred, rb_cObject, ID2SYM(rb_intern("never")));
+  rb_gc_register_mark_object(rb_obj_freeze(mask_deferred));
+  mask_stoppable = rb_hash_new();
+  rb_hash_aset(mask_stoppable, kx_eStop, ID2SYM(rb_intern("immediate")));
+  rb_gc_register_mark_object(rb_obj_freeze(mask_stoppable));
   cUsage = rb_const_get(mKobako, rb_intern("Usage"));
   rb_gc_register_mark_object(cUsage);
   /* a host object the guest holds by reference: never made on the host,
@@ -364,19 +473,19 @@ RUBY_FUNC_EXPORTED void Init_kobako_ext(void) {
   rb_define_const(cHandle, "MAX_ID", UINT2NUM(KOBAKO_MAX_HANDLE));
   VALUE cSandbox = rb_define_class_under(mKobako, "Sandbox", rb_cObject);
   rb_define_alloc_func(cSandbox, sandbox_alloc);
-  rb_define_private_method(cSandbox, "setup", sandbox_setup, 6);
+  rb_define_private_method(cSandbox, "setup", sandbox_setup, -1);
   rb_define_private_method(cSandbox, "bind_service", sandbox_bind, 3);
   rb_define_private_method(cSandbox, "preload_source", sandbox_preload_source, 2);
   rb_define_private_method(cSandbox, "preload_bytecode", sandbox_preload_bytecode, 1);
   rb_define_private_method(cSandbox, "eval_source", sandbox_eval_source, 1);
   rb_define_private_method(cSandbox, "run_target", sandbox_run_target, 3);
-  rb_define_private_method(cSandbox, "handle_limit=", sandbox_set_handle_limit, 1);
   rb_define_method(cSandbox, "stdout", sandbox_stdout, 0);
   rb_define_method(cSandbox, "stderr", sandbox_stderr, 0);
   rb_define_method(cSandbox, "stdout_truncated?", sandbox_stdout_truncated, 0);
   rb_define_method(cSandbox, "stderr_truncated?", sandbox_stderr_truncated, 0);
   rb_define_method(cSandbox, "usage", sandbox_usage, 0);
   rb_define_method(cSandbox, "sealed?", sandbox_sealed, 0);
-  kx_errors_init(mKobako);
+  kx_policy_init(mKobako);
+  kx_watchdog_init(mKobako);
   kx_calls_init();
 }

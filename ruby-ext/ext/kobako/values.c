@@ -1,21 +1,32 @@
 /* values.c — Ruby values as the MessagePack of abi/kobako_abi.h and back:
  * nil, booleans, Integer, Float, String, Symbol, Array and Hash by value,
- * every other object as a Handle in the invocation's table. */
+ * every other object the policy lets cross as a Handle in the invocation's
+ * table; and the invocation's budgets for Handles and for what the host
+ * decodes. */
 #include "kobako_ext.h"
 
 #include "kobako_abi.h"
 
 #include <ruby/encoding.h>
 
-/* The id of obj in this invocation's table, added on first use. */
+#include <inttypes.h>
+#include <string.h>
+
+/* The id of obj in this invocation's table, added on first use if the
+ * policy lets it cross. */
 static uint32_t handle_for(kx_sandbox *x, VALUE obj) {
   VALUE id = rb_hash_lookup2(x->handle_ids, obj, Qundef);
   if (id != Qundef) return NUM2UINT(id);
+  VALUE refused = kx_policy_refusal(x, obj);
+  if (!NIL_P(refused))
+    rb_raise(x->calls ? kx_eServiceError : kx_eSandboxError, "%s %" PRIsVALUE
+             " cannot cross to the guest", strchr("AEIOU", RSTRING_PTR(refused)[0]) ? "an" : "a",
+             refused);
   long n = RARRAY_LEN(x->handles);
   if ((uint64_t)n >= x->handle_limit) {
-    x->exhausted = true;
-    rb_raise(kx_eHandlerExhaustedError, "more than %u Kobako::Handles in one invocation",
-             x->handle_limit);
+    x->failure = rb_sprintf("more than %u Kobako::Handles in one invocation", x->handle_limit);
+    x->failure = rb_exc_new_str(kx_eHandlerExhaustedError, x->failure);
+    rb_exc_raise(x->failure);
   }
   rb_ary_push(x->handles, obj);
   rb_hash_aset(x->handle_ids, obj, ULONG2NUM((unsigned long)n + 1));
@@ -48,7 +59,17 @@ static int encode_pair(VALUE k, VALUE v, VALUE arg) {
   return ST_CONTINUE;
 }
 
+/* A message larger than the guest's memory may grow could never be taken
+ * in: the host stops making it there. */
+static void fits(kx_sandbox *x, kc_buf *b) {
+  if (b->len > x->reply_limit)
+    rb_raise(x->calls ? kx_eServiceError : kx_eSandboxError,
+             "a value of more than %" PRIu64 " bytes (the memory_limit) cannot cross to the guest",
+             x->reply_limit);
+}
+
 static void encode(kx_sandbox *x, kc_buf *b, VALUE v, unsigned depth) {
+  fits(x, b);
   switch (rb_type(v)) {
   case T_NIL: kc_nil(b); return;
   case T_TRUE: kc_bool(b, true); return;
@@ -84,7 +105,10 @@ static void encode(kx_sandbox *x, kc_buf *b, VALUE v, unsigned depth) {
   rb_raise(rb_eArgError, "a value nested deeper than %d levels cannot cross", KOBAKO_MAX_DEPTH);
 }
 
-void kx_encode(kx_sandbox *x, kc_buf *b, VALUE v) { encode(x, b, v, KOBAKO_MAX_DEPTH); }
+void kx_encode(kx_sandbox *x, kc_buf *b, VALUE v) {
+  encode(x, b, v, KOBAKO_MAX_DEPTH);
+  fits(x, b);
+}
 
 static VALUE decode(kx_sandbox *x, kc_reader *r, unsigned depth) {
   kc_item it;
@@ -120,14 +144,64 @@ static VALUE decode(kx_sandbox *x, kc_reader *r, unsigned depth) {
   rb_raise(rb_eArgError, "a value nested deeper than %d levels from the guest", KOBAKO_MAX_DEPTH);
 }
 
-VALUE kx_decode(kx_sandbox *x, kc_reader *r) { return decode(x, r, KOBAKO_MAX_DEPTH); }
+/* Counts what decoding the next value makes: containers, strings and
+ * symbols, and the bytes of those; a malformed value is decode's to refuse. */
+static void tally(kc_reader *r, unsigned depth, uint64_t *objects, uint64_t *bytes) {
+  kc_item it;
+  if (!kc_read(r, &it)) return;
+  switch (it.type) {
+  case KC_STR:
+  case KC_BIN:
+  case KC_SYM:
+    *objects += 1;
+    *bytes += it.n;
+    return;
+  case KC_ARRAY:
+  case KC_MAP: {
+    *objects += 1;
+    if (!depth) return;
+    uint64_t n = it.type == KC_MAP ? 2 * (uint64_t)it.n : it.n;
+    for (uint64_t i = 0; i < n && r->p < r->end; i++) tally(r, depth - 1, objects, bytes);
+    return;
+  }
+  default: return;
+  }
+}
+
+static void over(kx_sandbox *x, uint64_t limit, const char *what, const char *option) {
+  x->failure = rb_sprintf("the guest sent the host more than %" PRIu64 " %s in one invocation (%s)",
+                          limit, what, option);
+  x->failure = rb_exc_new_str(kx_eTransferLimitError, x->failure);
+  rb_exc_raise(x->failure);
+}
+
+/* Charges the next value against the invocation's budgets before anything
+ * of it is made; a call's argument list and keywords come free of their
+ * envelope, so that a loop of calls without arguments costs nothing. */
+static void charge(kx_sandbox *x, kc_reader r, bool envelope) {
+  uint64_t objects = 0, bytes = 0;
+  tally(&r, KOBAKO_MAX_DEPTH, &objects, &bytes);
+  if (!envelope && objects) objects--;
+  if (objects > x->objects_left) over(x, x->object_limit, "objects", "object_limit");
+  if (bytes > x->bytes_left) over(x, x->byte_limit, "bytes of strings", "byte_limit");
+  x->objects_left -= objects;
+  x->bytes_left -= bytes;
+}
+
+VALUE kx_decode_args(kx_sandbox *x, kc_reader *r) {
+  charge(x, *r, false);
+  return decode(x, r, KOBAKO_MAX_DEPTH);
+}
 
 VALUE kx_decode_value(kx_sandbox *x, const uint8_t *p, size_t n) {
   kc_reader r = {p, p + n};
-  return kx_decode(x, &r);
+  charge(x, r, true);
+  return decode(x, &r, KOBAKO_MAX_DEPTH);
 }
 
 void kx_handles_clear(kx_sandbox *x) {
   rb_ary_clear(x->handles);
   rb_hash_clear(x->handle_ids);
+  if (!NIL_P(x->verdicts)) rb_hash_clear(x->verdicts);
+  if (!NIL_P(x->origins)) rb_hash_clear(x->origins);
 }

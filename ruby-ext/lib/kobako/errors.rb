@@ -13,6 +13,10 @@ module Kobako
   class TimeoutError < TrapError; end
   class MemoryLimitError < TrapError; end
 
+  # The guest sent the host more objects or bytes in one invocation than
+  # object_limit or byte_limit allow.
+  class TransferLimitError < TrapError; end
+
   # Kobako::Pool#with waited checkout_timeout seconds for a free Sandbox.
   class PoolTimeoutError < Error; end
 
@@ -38,7 +42,8 @@ module Kobako
     ORIGIN = "sandbox"
   end
 
-  # More Handles in one invocation than ids allow (2^31 - 1).
+  # More Handles in one invocation than handle_limit allows (at most
+  # 2^31 - 1, what ids allow).
   class HandlerExhaustedError < SandboxError
     ORIGIN = "handles"
   end

@@ -9,9 +9,10 @@ module Kobako
       @name = name
     end
 
-    # The guest may call object's public methods, as Name::Member.method,
-    # but none of Object's, Kernel's, BasicObject's, Module's or Class's,
-    # and only those its private respond_to_guest?(name) allows if it has one.
+    # The guest may call, as Name::Member.method, the object's public
+    # methods that the application wrote, and the listed ones of Ruby's
+    # (Kobako::CORE_METHODS); or those its private respond_to_guest?(name)
+    # allows if it has one. ext/kobako/policy.c decides.
     def bind(member, object)
       @sandbox.__send__(:bind_service, @name, Kobako.constant_name(member, "a member"), object)
       self

@@ -7,13 +7,18 @@ module Kobako
     GVL_MODES = %i[release hold].freeze
     SEALED = "the Sandbox is sealed (it has run an invocation): no more define, bind or preload".freeze
 
-    # timeout: seconds of wall clock per invocation; memory_limit: bytes the
-    # guest's memory may grow per invocation (nil disables either);
+    # timeout: seconds of wall clock per invocation, Service calls included;
+    # memory_limit: bytes the guest's memory may grow per invocation, from
+    # what the boot and the preloads left (nil disables either);
     # stdout_limit, stderr_limit: bytes of output kept per invocation;
     # profile: :hermetic (clocks read 0, random is zeros) or :permissive;
-    # gvl: :release (other threads run while the guest does) or :hold.
+    # gvl: :release (other threads run while the guest does) or :hold;
+    # handle_limit: Handles per invocation (at most 2^31 - 1); object_limit,
+    # byte_limit: the objects and the bytes of strings the host may decode
+    # from the guest's values per invocation (nil: no budget).
     def initialize(timeout: 60.0, memory_limit: 1 << 20, stdout_limit: 1 << 20,
-                   stderr_limit: 1 << 20, profile: :hermetic, gvl: :release)
+                   stderr_limit: 1 << 20, profile: :hermetic, gvl: :release,
+                   handle_limit: 10_000, object_limit: 200_000, byte_limit: 16 << 20)
       unless PROFILES.include?(profile)
         raise ArgumentError, "profile must be :hermetic or :permissive, not #{profile.inspect}"
       end
@@ -22,7 +27,7 @@ module Kobako
       @namespaces = {}
       setup(Sandbox.seconds(timeout), Sandbox.bytes(:memory_limit, memory_limit, 1, nil_ok: true),
             Sandbox.bytes(:stdout_limit, stdout_limit, 0), Sandbox.bytes(:stderr_limit, stderr_limit, 0),
-            profile == :permissive, gvl == :hold)
+            profile == :permissive, gvl == :hold, handle_limit, object_limit, byte_limit)
     end
 
     # The namespace the guest sees as the constant name; bind its members.
