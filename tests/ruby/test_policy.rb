@@ -359,6 +359,29 @@ class TestPolicy < Minitest::Test
     refused(sb, "App::S.respond_to_guest?(:fetch)", "respond_to_guest?")
   end
 
+  def test_a_list_at_bind_opts_in_and_narrows_but_never_opens_the_floor
+    sb = Kobako::Sandbox.new
+    sb.define(:App).bind(:H, { 1 => 2, 3 => 4 }, methods: [:keys, "each_slice", :instance_eval, :inject])
+                   .bind(:Shop, Shop.new, methods: %i[total])
+    assert_equal [1, 3], sb.eval("App::H.keys")
+    assert_equal [[[1, 2], [3, 4]]], sb.eval("r = []; App::H.each_slice(2) { |x| r << x }; r")
+    refused(sb, "App::H.fetch(1)", "fetch")
+    refused(sb, "App::H.__send__(:method_missing, :instance_eval, #{PAYLOAD.dump})", "instance_eval")
+    refused(sb, "App::H.inject(:+)", "inject")
+    assert_equal 0, sb.eval("App::Shop.total")
+    refused(sb, "App::Shop.add(1)", "add")
+    narrowed = Kobako::Sandbox.new
+    narrowed.define(:App).bind(:S, Settings[1, 2], methods: %i[keys fetch])
+    assert_equal [1], narrowed.eval("App::S.keys")
+    refused(narrowed, "App::S.fetch(1)", "fetch") # respond_to_guest? says no
+    rebound = Kobako::Sandbox.new
+    rebound.define(:App).bind(:H, { 1 => 2 }, methods: %i[keys]).bind(:H, { 1 => 2 })
+    assert_equal 2, rebound.eval("App::H.fetch(1)"), "binding again drops the list"
+    [:keys, [1], [:keys, nil]].each do |bad|
+      assert_raises(ArgumentError) { Kobako::Sandbox.new.define(:App).bind(:X, 1, methods: bad) }
+    end
+  end
+
   def test_kobakos_own_objects_are_out_of_reach
     inner = Kobako::Sandbox.new
     sb = sandbox(SB: inner, P: Kobako::Pool.new(slots: 1))

@@ -210,10 +210,11 @@ static VALUE serve_body(VALUE arg) {
   if (!kc_read(&r, &head) || head.type != KC_ARRAY || head.n != 5 || !kc_read(&r, &target) ||
       !kc_read(&r, &method) || method.type != KC_STR)
     malformed();
-  VALUE recv = Qundef, label;
+  VALUE recv = Qundef, label, methods = Qnil;
   if (target.type == KC_STR) {
     label = clipped(&target);
     if (target.n <= LABEL_MAX) recv = rb_hash_lookup2(x->services, label, Qundef);
+    if (recv != Qundef && !NIL_P(x->exposed)) methods = rb_hash_lookup2(x->exposed, label, Qnil);
   } else if (target.type == KC_HANDLE) {
     if (!target.handle || target.handle > (uint64_t)RARRAY_LEN(x->handles))
       rb_raise(rb_eArgError, "no Kobako::Handle %u in this invocation", target.handle);
@@ -223,7 +224,8 @@ static VALUE serve_body(VALUE arg) {
     malformed();
   }
   ID mid = rb_check_id_cstr((const char *)method.p, method.n, rb_utf8_encoding());
-  if (recv == Qundef || !mid || !kx_policy_callable(x, recv, mid)) return refuse(c, &method, label);
+  if (recv == Qundef || !mid || !kx_policy_callable(x, recv, mid, methods))
+    return refuse(c, &method, label);
   VALUE args = kx_decode_args(x, &r), kwargs = kx_decode_args(x, &r);
   if (!RB_TYPE_P(args, T_ARRAY) || !RB_TYPE_P(kwargs, T_HASH) || !kc_read(&r, &blk) ||
       (blk.type != KC_NIL && (blk.type != KC_INT || blk.i < 1 || blk.i > UINT32_MAX)))

@@ -24,6 +24,7 @@ static VALUE sym_cause;
 static void sandbox_mark(void *p) {
   kx_sandbox *x = p;
   rb_gc_mark_movable(x->services);
+  rb_gc_mark_movable(x->exposed);
   rb_gc_mark_movable(x->handles);
   rb_gc_mark_movable(x->handle_ids);
   rb_gc_mark_movable(x->origins);
@@ -41,6 +42,7 @@ static void sandbox_mark(void *p) {
 static void sandbox_compact(void *p) {
   kx_sandbox *x = p;
   x->services = rb_gc_location(x->services);
+  x->exposed = rb_gc_location(x->exposed);
   x->handles = rb_gc_location(x->handles);
   x->handle_ids = rb_gc_location(x->handle_ids);
   x->origins = rb_gc_location(x->origins);
@@ -77,7 +79,7 @@ static const rb_data_type_t sandbox_type = {
 static VALUE sandbox_alloc(VALUE klass) {
   kx_sandbox *x;
   VALUE self = TypedData_Make_Struct(klass, kx_sandbox, &sandbox_type, x);
-  x->services = x->handles = x->handle_ids = x->verdicts = x->origins = x->mutex = Qnil;
+  x->services = x->exposed = x->handles = x->handle_ids = x->verdicts = x->origins = x->mutex = Qnil;
   x->cause = x->out = x->err = x->usage = x->pending = x->failure = x->thread = Qnil;
   x->services = rb_hash_new();
   x->handles = rb_ary_new();
@@ -156,7 +158,7 @@ static void setup_check(kobako_status st, kobako_result *res) {
 
 typedef struct kx_bind {
   kx_sandbox *x;
-  VALUE ns, member, object;
+  VALUE ns, member, object, methods;
 } kx_bind;
 
 static VALUE bind_locked(VALUE p) {
@@ -170,13 +172,22 @@ static VALUE bind_locked(VALUE p) {
                 &res);
   }
   rb_hash_aset(b->x->services, key, b->object);
+  if (NIL_P(b->methods)) {
+    if (!NIL_P(b->x->exposed)) rb_hash_delete(b->x->exposed, key);
+  } else {
+    if (NIL_P(b->x->exposed)) b->x->exposed = rb_hash_new();
+    rb_hash_aset(b->x->exposed, key, b->methods);
+  }
   return Qnil;
 }
 
-/* bind_service("Namespace", "Member", object), names checked by Namespace#bind. */
-static VALUE sandbox_bind(VALUE self, VALUE ns, VALUE member, VALUE object) {
+/* bind_service("Namespace", "Member", object, methods), names checked by
+ * Namespace#bind; methods nil, or a frozen Hash of the Symbols the guest
+ * may call (policy.c). */
+static VALUE sandbox_bind(VALUE self, VALUE ns, VALUE member, VALUE object, VALUE methods) {
+  if (!NIL_P(methods)) Check_Type(methods, T_HASH);
   kx_bind b = {get(self), rb_str_new_frozen(StringValue(ns)),
-               rb_str_new_frozen(StringValue(member)), object};
+               rb_str_new_frozen(StringValue(member)), object, methods};
   return rb_mutex_synchronize(b.x->mutex, bind_locked, (VALUE)&b);
 }
 
@@ -474,7 +485,7 @@ RUBY_FUNC_EXPORTED void Init_kobako_ext(void) {
   VALUE cSandbox = rb_define_class_under(mKobako, "Sandbox", rb_cObject);
   rb_define_alloc_func(cSandbox, sandbox_alloc);
   rb_define_private_method(cSandbox, "setup", sandbox_setup, -1);
-  rb_define_private_method(cSandbox, "bind_service", sandbox_bind, 3);
+  rb_define_private_method(cSandbox, "bind_service", sandbox_bind, 4);
   rb_define_private_method(cSandbox, "preload_source", sandbox_preload_source, 2);
   rb_define_private_method(cSandbox, "preload_bytecode", sandbox_preload_bytecode, 1);
   rb_define_private_method(cSandbox, "eval_source", sandbox_eval_source, 1);

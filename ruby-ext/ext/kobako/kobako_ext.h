@@ -14,6 +14,7 @@ enum { KX_STOP_DEADLINE = 1, KX_STOP_INTERRUPT };
 typedef struct kx_sandbox {
   kobako_sandbox *sb; /* owned */
   VALUE services;     /* "Namespace::Member" => the bound object */
+  VALUE exposed;      /* "Namespace::Member" => {method Symbol => true} bound with it, or nil */
   VALUE handles;      /* this invocation's Handles: the object of id i at index i - 1 */
   VALUE handle_ids;   /* the same, object => id (compared by identity) */
   VALUE verdicts;     /* this invocation's policy: class => {method name => verdict} */
@@ -78,11 +79,12 @@ void kx_handles_clear(kx_sandbox *x); /* and the policy's cache */
 VALUE kx_error_for(kx_sandbox *x, const kobako_result *res);
 void kx_errors_init(VALUE mKobako);
 
-/* policy.c: may the guest call mid on recv (a bound Service or a Handle)?
- * And nil if obj may cross as a Handle, else the name of the class that
- * keeps it on the host. Both may run the object's respond_to_guest? and
- * respond_to_missing? (and so raise). */
-bool kx_policy_callable(kx_sandbox *x, VALUE recv, ID mid);
+/* policy.c: may the guest call mid on recv (a bound Service, with the
+ * methods it was bound with or nil, or a Handle, nil)? And nil if obj may
+ * cross as a Handle, else the name of the class that keeps it on the host.
+ * Both may run the object's respond_to_guest? and respond_to_missing? (and
+ * so raise). */
+bool kx_policy_callable(kx_sandbox *x, VALUE recv, ID mid, VALUE methods);
 VALUE kx_policy_refusal(kx_sandbox *x, VALUE obj);
 void kx_policy_init(VALUE mKobako);
 

@@ -15,9 +15,10 @@
  * types an application plausibly binds or returns, none reflective, none
  * calling a method named by an argument, none making the host allocate more
  * than the receiver and the arguments hold (no Array#*, String#ljust,
- * Array#join, Integer#**, Time#strftime, ...). An object's private
- * respond_to_guest?(name), when it has one, decides instead, above the
- * floor: methods of BasicObject, Kernel, Object, Module and Class, and
+ * Array#join, Integer#**, Time#strftime, ...). The methods listed when
+ * the object was bound, and its private respond_to_guest?(name), decide
+ * instead when there are: above the floor, methods of BasicObject, Kernel,
+ * Object, Module and Class, and
  * Ruby's own methods that call a method by name (inject, reduce) or alias
  * one of the floor's, are never reachable. */
 static const struct {
@@ -250,16 +251,20 @@ static enum verdict cached(kx_sandbox *x, VALUE recv, VALUE klass, ID mid) {
   return (enum verdict)FIX2INT(v);
 }
 
-bool kx_policy_callable(kx_sandbox *x, VALUE recv, ID mid) {
+bool kx_policy_callable(kx_sandbox *x, VALUE recv, ID mid, VALUE methods) {
   VALUE klass = CLASS_OF(recv);
   enum verdict v = cached(x, recv, klass, mid);
   if (v == V_FLOOR) return false;
   /* a missing method answers only the names respond_to_missing? claims */
   if ((v == V_MISSING || v == V_MISSING_OPT_IN) && !rb_obj_respond_to(recv, mid, FALSE))
     return false;
+  /* the methods listed at bind, and the object's respond_to_guest?, each
+   * decide instead of the verdict when there is one: both must allow */
+  bool listed_at_bind = !NIL_P(methods);
+  if (listed_at_bind && !RTEST(rb_hash_lookup2(methods, ID2SYM(mid), Qfalse))) return false;
   if (rb_method_boundp(klass, id_respond_to_guest, 0))
     return RTEST(rb_funcall(recv, id_respond_to_guest, 1, ID2SYM(mid)));
-  return v == V_APP || v == V_CORE || v == V_MISSING;
+  return listed_at_bind || v == V_APP || v == V_CORE || v == V_MISSING;
 }
 
 /* ---- Handles --------------------------------------------------------------------- */
