@@ -1,6 +1,6 @@
 /* ctx.c — WASI contexts: what the embedder grants (args, environment,
- * preopens, stdin, stdout/stderr and their capture buffers), the fd table,
- * and the mapping of host errno values to WASI's. */
+ * preopens, stdin, stdout/stderr and their capture buffers), the fd table
+ * and its save point, and the mapping of host errno values to WASI's. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -39,6 +39,24 @@ static bool fds_reserve(kwasi *w, uint32_t fd) {
   return true;
 }
 
+/* The entries of stdin (KW_BYTES, or KW_HOST with the host fd given) and of
+ * stdout/stderr (KW_CAPTURE, or KW_HOST), fresh. */
+static kw_fd stdin_entry(kw_kind kind, int host) {
+  return (kw_fd){.kind = kind,
+                 .filetype = KW_FT_CHARACTER_DEVICE,
+                 .host = host,
+                 .rights = KW_R_FD_READ | KW_R_FD_FDSTAT_SET_FLAGS | KW_R_FD_FILESTAT_GET |
+                           KW_R_POLL_FD_READWRITE};
+}
+static kw_fd output_entry(kwasi *w, int which, kw_kind kind, int host) {
+  return (kw_fd){.kind = kind,
+                 .filetype = KW_FT_CHARACTER_DEVICE,
+                 .host = host,
+                 .rights = KW_R_FD_WRITE | KW_R_FD_FDSTAT_SET_FLAGS | KW_R_FD_FILESTAT_GET |
+                           KW_R_POLL_FD_READWRITE,
+                 .out = kind == KW_CAPTURE ? &w->out[which] : NULL};
+}
+
 kwasi *kwasi_new(kwasi_profile profile) {
   kwasi *w = calloc(1, sizeof *w);
   if (!w || !fds_reserve(w, 2)) {
@@ -46,31 +64,44 @@ kwasi *kwasi_new(kwasi_profile profile) {
     return NULL;
   }
   w->profile = profile;
-  w->fds[0] = (kw_fd){.kind = KW_BYTES,
-                      .filetype = KW_FT_CHARACTER_DEVICE,
-                      .host = -1,
-                      .rights = KW_R_FD_READ | KW_R_FD_FDSTAT_SET_FLAGS | KW_R_FD_FILESTAT_GET |
-                                KW_R_POLL_FD_READWRITE};
-  for (int i = 1; i <= 2; i++) {
-    w->fds[i] = (kw_fd){.kind = KW_CAPTURE,
-                        .filetype = KW_FT_CHARACTER_DEVICE,
-                        .host = -1,
-                        .rights = KW_R_FD_WRITE | KW_R_FD_FDSTAT_SET_FLAGS | KW_R_FD_FILESTAT_GET |
-                                  KW_R_POLL_FD_READWRITE,
-                        .out = &w->out[i]};
-  }
+  w->fds[0] = stdin_entry(KW_BYTES, -1);
+  for (int i = 1; i <= 2; i++) w->fds[i] = output_entry(w, i, KW_CAPTURE, -1);
   return w;
 }
 
 void kw_fd_close(kw_fd *e) {
   if (e->dir) closedir(e->dir); /* owns a dup of host */
-  if (e->owned && e->host >= 0) close(e->host);
-  free(e->preopen);
+  if (!e->kept) {
+    if (e->owned && e->host >= 0) close(e->host);
+    free(e->preopen);
+  }
   *e = (kw_fd){.kind = KW_FREE, .host = -1};
+}
+
+/* Closes and frees what the save point owns, but what the live entries
+ * that are kept still use: those become the live table's own again. */
+static void drop_saved(kwasi *w) {
+  for (uint32_t i = 0; i < w->nsaved; i++) {
+    kw_fd *s = &w->saved[i].fd;
+    bool host_used = false, name_used = false;
+    for (uint32_t j = 0; j < w->nfds; j++) {
+      const kw_fd *e = &w->fds[j];
+      if (!e->kept) continue;
+      host_used |= s->owned && e->owned && e->host == s->host;
+      name_used |= s->preopen && e->preopen == s->preopen;
+    }
+    if (s->owned && s->host >= 0 && !host_used) close(s->host);
+    if (!name_used) free(s->preopen);
+  }
+  for (uint32_t j = 0; j < w->nfds; j++) w->fds[j].kept = false;
+  free(w->saved);
+  w->saved = NULL;
+  w->nsaved = 0;
 }
 
 void kwasi_free(kwasi *w) {
   if (!w) return;
+  drop_saved(w);
   for (uint32_t i = 0; i < w->nfds; i++) kw_fd_close(&w->fds[i]);
   free(w->fds);
   for (size_t i = 0; i < w->argc; i++) free(w->argv[i]);
@@ -143,6 +174,13 @@ bool kwasi_preopen(kwasi *w, const char *host_dir, const char *guest_path, bool 
     set_err(err, errlen, "out of memory or fds for a preopen", host_dir);
     return false;
   }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    set_err(err, errlen, strerror(errno), host_dir);
+    free(path);
+    close(fd);
+    return false;
+  }
   uint64_t writing = read_only ? KW_RIGHTS_WRITING : 0;
   w->fds[n] = (kw_fd){.kind = KW_DIR,
                       .filetype = KW_FT_DIRECTORY,
@@ -151,16 +189,25 @@ bool kwasi_preopen(kwasi *w, const char *host_dir, const char *guest_path, bool 
                       .read_only = read_only,
                       .rights = KW_RIGHTS_DIR & ~writing,
                       .inheriting = (KW_RIGHTS_DIR | KW_RIGHTS_FILE) & ~writing,
-                      .preopen = path};
+                      .preopen = path,
+                      .root_dev = st.st_dev,
+                      .root_ino = st.st_ino};
   return true;
+}
+
+/* Whatever the guest left at fd `which` (it may have renumbered a file of
+ * its own there) is closed before the embedder's stdio takes the place. */
+static void set_stdio(kwasi *w, int which, kw_fd e) {
+  kw_fd_close(&w->fds[which]);
+  w->fds[which] = e;
+  w->changed = true;
 }
 
 void kwasi_stdin_fd(kwasi *w, int fd) {
   free(w->in);
   w->in = NULL;
   w->in_len = w->in_pos = 0;
-  w->fds[0].kind = KW_HOST;
-  w->fds[0].host = fd;
+  set_stdio(w, 0, stdin_entry(KW_HOST, fd));
 }
 
 bool kwasi_stdin_bytes(kwasi *w, const void *data, size_t len) {
@@ -171,22 +218,19 @@ bool kwasi_stdin_bytes(kwasi *w, const void *data, size_t len) {
   w->in = copy;
   w->in_len = len;
   w->in_pos = 0;
-  w->fds[0].kind = KW_BYTES;
-  w->fds[0].host = -1;
+  w->saved_in_pos = 0; /* new bytes are read from their start after a restore too */
+  set_stdio(w, 0, stdin_entry(KW_BYTES, -1));
   return true;
 }
 
 void kwasi_output_fd(kwasi *w, int which, int fd) {
   if (which != 1 && which != 2) return;
-  w->fds[which].kind = KW_HOST;
-  w->fds[which].host = fd;
+  set_stdio(w, which, output_entry(w, which, KW_HOST, fd));
 }
 
 void kwasi_output_capture(kwasi *w, int which, size_t cap) {
   if (which != 1 && which != 2) return;
-  w->fds[which].kind = KW_CAPTURE;
-  w->fds[which].host = -1;
-  w->fds[which].out = &w->out[which];
+  set_stdio(w, which, output_entry(w, which, KW_CAPTURE, -1));
   w->out[which].limit = cap;
   kwasi_output_reset(w, which);
 }
@@ -227,6 +271,54 @@ bool kw_capture(kw_output *o, const uint8_t *data, size_t len) {
   return true;
 }
 
+/* ---- the save point ------------------------------------------------------------ */
+
+bool kwasi_save(kwasi *w, char *err, size_t errlen) {
+  kw_saved_fd *saved = calloc(w->nfds, sizeof *saved);
+  if (!saved) {
+    set_err(err, errlen, "out of memory saving the fd table", NULL);
+    return false;
+  }
+  drop_saved(w);
+  for (uint32_t i = 0; i < w->nfds; i++) {
+    kw_fd *e = &w->fds[i];
+    kw_saved_fd *s = &saved[i];
+    s->fd = *e;
+    s->fd.dir = NULL; /* a restored directory opens its stream anew, from its start */
+    s->fd.dir_pos = 0;
+    s->pos = s->status = -1;
+    if (e->kind == KW_HOST && e->owned) {
+      off_t pos = lseek(e->host, 0, SEEK_CUR);
+      s->pos = pos < 0 ? -1 : (int64_t)pos;
+      s->status = fcntl(e->host, F_GETFL);
+    }
+    e->kept = e->kind != KW_FREE;
+    s->fd.kept = e->kept;
+  }
+  w->saved = saved;
+  w->nsaved = w->nfds;
+  w->saved_in_pos = w->in_pos;
+  w->changed = false;
+  return true;
+}
+
+/* The table never shrinks, so the saved entries always fit it; what was
+ * opened since is closed, what was closed or moved comes back (its host fd
+ * was kept open by the save point), and the positions and status flags go
+ * back to what they were. */
+void kwasi_restore(kwasi *w) {
+  if (!w->saved || !w->changed) return;
+  for (uint32_t i = 0; i < w->nfds; i++) kw_fd_close(&w->fds[i]);
+  for (uint32_t i = 0; i < w->nsaved; i++) {
+    const kw_saved_fd *s = &w->saved[i];
+    w->fds[i] = s->fd;
+    if (s->pos >= 0) lseek(s->fd.host, (off_t)s->pos, SEEK_SET);
+    if (s->status >= 0) fcntl(s->fd.host, F_SETFL, s->status);
+  }
+  w->in_pos = w->saved_in_pos <= w->in_len ? w->saved_in_pos : w->in_len;
+  w->changed = false;
+}
+
 /* ---- the fd table ----------------------------------------------------------- */
 
 uint32_t kw_fd_get(kwasi *w, uint32_t fd, uint64_t rights, kw_fd **out) {
@@ -242,6 +334,7 @@ uint32_t kw_fd_alloc(kwasi *w, uint32_t *fd) {
   if (i >= MAX_FDS) return KW_EMFILE;
   if (!fds_reserve(w, i)) return KW_ENOMEM;
   w->fds[i] = (kw_fd){.kind = KW_FREE, .host = -1};
+  w->changed = true;
   *fd = i;
   return KW_ESUCCESS;
 }

@@ -116,6 +116,7 @@ static uint32_t do_read(kw_call *k, uint32_t fd, uint32_t iovs, uint32_t n, int6
   int nv;
   uint32_t total, got = 0;
   if ((r = load_iovs(k, iovs, n, v, &nv, &total))) return r;
+  if (off < 0 && (e->kind == KW_BYTES || e->owned)) k->w->changed = true; /* a position moves */
   if (e->kind == KW_BYTES)
     got = read_bytes(k->w, v, nv);
   else if (total && (r = host_io(k, e, v, nv, false, off, &got)))
@@ -139,6 +140,7 @@ static uint32_t do_write(kw_call *k, uint32_t fd, uint32_t iovs, uint32_t n, int
   int nv;
   uint32_t total, put = 0;
   if ((r = load_iovs(k, iovs, n, v, &nv, &total))) return r;
+  if (off < 0 && e->owned) k->w->changed = true; /* a position moves */
   if (e->kind == KW_CAPTURE)
     r = write_capture(e, v, nv, &put);
   else if (total)
@@ -175,6 +177,7 @@ static uint32_t fd_seek(kw_call *k, const kvm_val *a) {
   if ((r = need(e, off == 0 && whence == 1 ? KW_R_FD_TELL : KW_R_FD_SEEK))) return r;
   if (whence > 2) return KW_EINVAL;
   if (!kw_range(k, out, 8)) return KW_EFAULT;
+  k->w->changed = true;
   off_t pos = lseek(e->host, off, whences[whence]);
   if (pos < 0) return kw_errno(errno);
   kw_st64(k, out, (uint64_t)pos);
@@ -225,6 +228,7 @@ static uint32_t fd_close(kw_call *k, const kvm_val *a) {
   uint32_t r = kw_fd_get(k->w, U32(a[0]), 0, &e);
   if (r != KW_ESUCCESS) return r;
   kw_fd_close(e);
+  k->w->changed = true;
   return KW_ESUCCESS;
 }
 
@@ -275,6 +279,7 @@ static uint32_t fd_fdstat_set_flags(kw_call *k, const kvm_val *a) {
   if (r != KW_ESUCCESS) return r;
   if (flags & ~(KW_FDFLAG_APPEND | syncs | KW_FDFLAG_NONBLOCK)) return KW_EINVAL;
   if ((flags ^ e->fdflags) & syncs) return KW_ENOTSUP;
+  k->w->changed = true;
   if ((flags ^ e->fdflags) & KW_FDFLAG_APPEND) {
     if (e->kind != KW_HOST || !e->owned) return KW_ENOTSUP;
     int fl = fcntl(e->host, F_GETFL);
@@ -293,6 +298,7 @@ static uint32_t fd_fdstat_set_rights(kw_call *k, const kvm_val *a) {
   uint32_t r = kw_fd_get(k->w, U32(a[0]), 0, &e);
   if (r != KW_ESUCCESS) return r;
   if ((base & ~e->rights) || (inh & ~e->inheriting)) return KW_ENOTCAPABLE;
+  k->w->changed = true;
   e->rights = base;
   e->inheriting = inh;
   return KW_ESUCCESS;
@@ -368,6 +374,7 @@ static uint32_t fd_renumber(kw_call *k, const kvm_val *a) {
   uint32_t r = kw_fd_get(k->w, from, 0, &src);
   if (r != KW_ESUCCESS || (r = kw_fd_get(k->w, to, 0, &dst))) return r;
   if (from == to) return KW_ESUCCESS;
+  k->w->changed = true;
   kw_fd_close(dst);
   *dst = *src;
   *src = (kw_fd){.kind = KW_FREE, .host = -1};

@@ -158,14 +158,26 @@ typedef struct kw_fd {
   uint8_t filetype;
   uint16_t fdflags;
   int host;       /* KW_HOST, KW_DIR: the host fd, or -1 */
-  bool owned;     /* host is closed with the entry (files and dirs kwasi opened) */
+  bool owned;     /* kwasi opened host: its own files and dirs, not the embedder's stdio */
+  bool kept;      /* host and preopen belong to the save point, which closes and frees them */
   bool read_only; /* under a read-only preopen: nothing below may change */
   uint64_t rights, inheriting;
   char *preopen;    /* KW_DIR of a preopen: its guest path (owned); else NULL */
   void *dir;        /* KW_DIR: the host DIR stream fd_readdir reads, opened on first use */
   uint64_t dir_pos; /* the cookie the stream stands at */
-  kw_output *out;   /* KW_CAPTURE */
+  dev_t root_dev;   /* KW_DIR: the preopen it lies beneath, for the symlinks made in it */
+  ino_t root_ino;
+  kw_output *out; /* KW_CAPTURE */
 } kw_fd;
+
+/* What kwasi_save recorded of one fd: the entry, and for a file kwasi
+ * opened the offset and status flags of its open file description, which
+ * the guest moves by reading, writing, seeking and setting APPEND. */
+typedef struct kw_saved_fd {
+  kw_fd fd;
+  int64_t pos; /* -1: none (not a file, or not seekable) */
+  int status;  /* fcntl F_GETFL, or -1 */
+} kw_saved_fd;
 
 struct kwasi {
   kwasi_profile profile;
@@ -178,6 +190,16 @@ struct kwasi {
   size_t in_len, in_pos;
   void **bindings; /* what kwasi_link allocated, freed with the context */
   size_t nbindings;
+  /* The save point (kwasi_save): the fd table as it was, owning the host fds
+   * and preopen names of its entries (the live entries that still hold them
+   * are `kept`), and stdin's position. NULL before the first save. */
+  kw_saved_fd *saved;
+  uint32_t nsaved;
+  size_t saved_in_pos;
+  /* Something kwasi_restore must undo happened since the save point: the
+   * table changed, or a position moved. Every such call sets it, so that a
+   * restore after an invocation that only wrote output costs nothing. */
+  bool changed;
 };
 
 /* ---- one WASI call ------------------------------------------------------ */
@@ -259,9 +281,11 @@ uint32_t kw_errno(int host_errno);
 /* ctx.c: the entry of fd if it is open and holds every right in `rights`
  * (EBADF, ENOTCAPABLE otherwise). */
 uint32_t kw_fd_get(kwasi *w, uint32_t fd, uint64_t rights, kw_fd **out);
-/* ctx.c: a free fd number with its entry zeroed (host -1), or KW_EMFILE/ENOMEM. */
+/* ctx.c: a free fd number with its entry zeroed (host -1), or KW_EMFILE/ENOMEM;
+ * the table has changed (w->changed). */
 uint32_t kw_fd_alloc(kwasi *w, uint32_t *fd);
-/* ctx.c: closes the entry's host resources and marks it free. */
+/* ctx.c: closes the entry's host resources (but those of the save point,
+ * when it is kept) and marks it free. */
 void kw_fd_close(kw_fd *e);
 /* ctx.c: appends to a capture buffer up to its limit: what passes the cap
  * is dropped and flagged, not refused, so the guest counts all len bytes as

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -167,8 +168,163 @@ static uint32_t path_unlink_file(kw_call *k, const kvm_val *a) {
   return r;
 }
 
-/* The target text is stored as given: it is only ever resolved when used,
- * and then beneath the directory of the use. */
+/* A rename that would have to check more than this many entries below a
+ * directory moved up, or go deeper than this, is refused (EXDEV, so that a
+ * program falls back to copying, which makes each symlink anew through
+ * path_symlink); and a climb to the top of a preopen stops after MAX_CLIMB. */
+#define MAX_SCAN 4096
+#define MAX_LEVELS 64
+#define MAX_CLIMB 4096u
+
+/* How far (up to limit levels) directory `at` lies below the top of its
+ * preopen (root): asked of the kernel by climbing "..", since the guest's
+ * path to `at` may pass through symlinks. EPERM should the climb reach the
+ * host's root instead, `at` having been moved out meanwhile. */
+static uint32_t depth_of(const kw_fd *root, int at, uint32_t limit, uint32_t *depth) {
+  int cur = at;
+  uint32_t r = KW_ESUCCESS, n = 0;
+  struct stat st, up;
+  if (fstat(cur, &st) != 0) return kw_errno(errno);
+  while (r == KW_ESUCCESS && n < limit &&
+         !(st.st_dev == root->root_dev && st.st_ino == root->root_ino)) {
+    int parent = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (parent < 0 || fstat(parent, &up) != 0)
+      r = kw_errno(errno);
+    else if (up.st_dev == st.st_dev && up.st_ino == st.st_ino)
+      r = KW_EPERM;
+    else
+      n++;
+    if (cur != at) close(cur);
+    cur = parent;
+    st = up;
+  }
+  if (cur != at && cur >= 0) close(cur);
+  *depth = n;
+  return r;
+}
+
+/* How many levels a relative target climbs above its link's directory at
+ * most, read as its text says, and whether a ".." comes after a name. */
+static uint32_t climb_of(const char *target, bool *named_up) {
+  int64_t level = 0, low = 0;
+  *named_up = false;
+  for (const char *c = target; *c;) {
+    size_t n = strcspn(c, "/");
+    if (n == 2 && c[0] == '.' && c[1] == '.') {
+      *named_up |= level > low;
+      if (--level < low) low = level;
+    } else if (n && !(n == 1 && c[0] == '.')) {
+      level++;
+    }
+    c += n;
+    if (*c) c++;
+  }
+  return (uint32_t)-low;
+}
+
+/* A symlink's target must stay inside the preopen for whoever follows it,
+ * not kwasi alone (which resolves every use beneath anyway): a host program
+ * reading the directory later follows the link as the kernel does. So an
+ * absolute target is refused, and a relative one may climb with ".." only
+ * at its start (where each ".." steps out of a real directory: after a
+ * name, which may itself be a symlink, it could step anywhere), no higher
+ * than the directory the link goes in lies below the top. EPERM, as other
+ * runtimes answer an absolute target. */
+static uint32_t check_target(const kw_fd *d, const char *target, int at) {
+  bool named_up;
+  if (target[0] == '/') return KW_EPERM;
+  uint32_t ups = climb_of(target, &named_up), depth, r;
+  if (named_up) return KW_EPERM;
+  if (!ups) return KW_ESUCCESS;
+  if ((r = depth_of(d, at, ups, &depth))) return r;
+  return depth >= ups ? KW_ESUCCESS : KW_EPERM;
+}
+
+/* A symlink given a new name (renamed, or hard-linked as itself) must
+ * stay inside from there too; anything else may go anywhere. */
+static uint32_t check_moved(const kw_fd *to, int to_dir, int from_dir, const char *from_name) {
+  struct stat st;
+  char target[PATH_MAX];
+  if (fstatat(from_dir, from_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode))
+    return KW_ESUCCESS; /* the call itself says what is wrong with it */
+  ssize_t n = readlinkat(from_dir, from_name, target, sizeof target - 1);
+  if (n < 0) return kw_errno(errno);
+  target[n] = 0;
+  return check_target(to, target, to_dir);
+}
+
+/* The symlinks below directory dir, which lies `depth` levels below the
+ * top and is to lie `lost` levels higher: EPERM for one whose target stays
+ * inside now and would climb out then. Absolute targets, and relative ones
+ * already out (the host's), are left as they are. */
+static uint32_t scan_moved(int dir, uint32_t depth, uint32_t lost, uint32_t *budget, int levels) {
+  int fd = fcntl(dir, F_DUPFD_CLOEXEC, 0);
+  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  if (!d) {
+    uint32_t r = kw_errno(errno);
+    if (fd >= 0) close(fd);
+    return r;
+  }
+  uint32_t r = KW_ESUCCESS;
+  struct dirent *de;
+  while (r == KW_ESUCCESS && (errno = 0, de = readdir(d))) {
+    struct stat st;
+    char target[PATH_MAX];
+    bool named_up;
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    if (!(*budget)--) {
+      r = KW_EXDEV;
+    } else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      r = kw_errno(errno);
+    } else if (S_ISLNK(st.st_mode)) {
+      ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
+      if (n < 0) {
+        r = kw_errno(errno);
+        continue;
+      }
+      target[n] = 0;
+      uint32_t climb = target[0] == '/' ? 0 : climb_of(target, &named_up);
+      if (climb <= depth && climb > depth - lost) r = KW_EPERM;
+    } else if (S_ISDIR(st.st_mode)) {
+      int sub = levels
+                    ? openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    : -1;
+      if (!levels)
+        r = KW_EXDEV;
+      else if (sub < 0)
+        r = kw_errno(errno);
+      else
+        r = scan_moved(sub, depth + 1, lost, budget, levels - 1);
+      if (sub >= 0) close(sub);
+    }
+  }
+  if (r == KW_ESUCCESS && errno) r = kw_errno(errno);
+  closedir(d);
+  return r;
+}
+
+/* A directory moved to a shallower place carries its symlinks along: none
+ * that stays inside may come to climb out (check_target's rule, applied to
+ * all of them). Moving one deeper, or as deep, keeps each inside. */
+static uint32_t check_moved_dir(const kw_fd *from, int from_dir, const char *from_name,
+                                const kw_fd *to, int to_dir) {
+  struct stat st;
+  uint32_t r, old_depth, new_depth;
+  if (fstatat(from_dir, from_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+    return KW_ESUCCESS;
+  if ((r = depth_of(from, from_dir, MAX_CLIMB, &old_depth)) ||
+      (r = depth_of(to, to_dir, MAX_CLIMB, &new_depth)))
+    return r;
+  if (new_depth >= old_depth) return KW_ESUCCESS;
+  int moved = openat(from_dir, from_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (moved < 0) return kw_errno(errno);
+  uint32_t budget = MAX_SCAN;
+  r = scan_moved(moved, old_depth + 1, old_depth - new_depth, &budget, MAX_LEVELS);
+  close(moved);
+  return r;
+}
+
+/* The target text is stored as given, once check_target agrees. */
 static uint32_t path_symlink(kw_call *k, const kvm_val *a) {
   char target[PATH_MAX], path[PATH_MAX];
   kw_fd *d;
@@ -179,7 +335,10 @@ static uint32_t path_symlink(kw_call *k, const kvm_val *a) {
     return r;
   if (!*target) return KW_ENOENT;
   if ((r = open_last(d, path, &l))) return r;
-  r = l.dots ? KW_EEXIST : result(symlinkat(target, l.dir, l.name));
+  if (l.dots)
+    r = KW_EEXIST;
+  else if (!(r = check_target(d, target, l.dir)))
+    r = result(symlinkat(target, l.dir, l.name));
   close_last(&l);
   return r;
 }
@@ -194,7 +353,11 @@ static uint32_t path_rename(kw_call *k, const kvm_val *a) {
       (r = guest_path(k, U32(a[4]), U32(a[5]), to)) || (r = open_last(fd, from, &f)))
     return r;
   if (!(r = open_last(td, to, &t))) {
-    r = f.dots || t.dots ? KW_EBUSY : result(renameat(f.dir, f.name, t.dir, t.name));
+    if (f.dots || t.dots)
+      r = KW_EBUSY;
+    else if (!(r = check_moved(td, t.dir, f.dir, f.name)) &&
+             !(r = check_moved_dir(fd, f.dir, f.name, td, t.dir)))
+      r = result(renameat(f.dir, f.name, t.dir, t.name));
     close_last(&t);
   }
   close_last(&f);
@@ -207,13 +370,16 @@ static uint32_t path_rename(kw_call *k, const kvm_val *a) {
  * would need CAP_DAC_READ_SEARCH; /proc/self/fd does not). A trailing slash
  * makes the kernel follow the name too, so that is resolved beneath as well;
  * it can only lead to a directory, which cannot be linked. */
-static uint32_t link_from(kw_fd *d, char *path, bool follow, last *t) {
+static uint32_t link_from(kw_fd *d, char *path, bool follow, const kw_fd *td, last *t) {
   size_t len = strlen(path);
   if (!follow && !(len && path[len - 1] == '/')) {
     last f;
     uint32_t r = open_last(d, path, &f);
     if (r != KW_ESUCCESS) return r;
-    r = f.dots ? KW_EPERM : result(linkat(f.dir, f.name, t->dir, t->name, 0));
+    if (f.dots)
+      r = KW_EPERM;
+    else if (!(r = check_moved(td, t->dir, f.dir, f.name)))
+      r = result(linkat(f.dir, f.name, t->dir, t->name, 0));
     close_last(&f);
     return r;
   }
@@ -247,7 +413,7 @@ static uint32_t path_link(kw_call *k, const kvm_val *a) {
     return r;
   if (!*from) return KW_ENOENT;
   if ((r = open_last(td, to, &t))) return r;
-  r = t.dots ? KW_EEXIST : link_from(fd, from, flags & KW_LOOKUP_SYMLINK_FOLLOW, &t);
+  r = t.dots ? KW_EEXIST : link_from(fd, from, flags & KW_LOOKUP_SYMLINK_FOLLOW, td, &t);
   close_last(&t);
   return r;
 }
@@ -368,6 +534,8 @@ static uint32_t path_open(kw_call *k, const kvm_val *a) {
                          .host = host,
                          .owned = true,
                          .read_only = d->read_only,
+                         .root_dev = d->root_dev,
+                         .root_ino = d->root_ino,
                          .rights = granted & (is_dir ? KW_RIGHTS_DIR : KW_RIGHTS_FILE),
                          .inheriting = inheriting & d->inheriting};
   kw_st32(k, fd_ptr, n);

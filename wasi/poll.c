@@ -60,9 +60,21 @@ enum { SUB_SIZE = 48, EVENT_SIZE = 32, TAG_CLOCK = 0, TAG_READ = 1, TAG_WRITE = 
 #define HANGUP 1u
 #define ABSTIME 1u
 
+/* A subscription as read from the guest, once: the events may be written
+ * over the subscriptions (the guest chooses both places), so nothing is
+ * read from guest memory after the first event is written. */
+typedef struct sub {
+  uint64_t userdata;
+  uint64_t timeout; /* clock */
+  uint32_t id;      /* clock: its id; fd_read/fd_write: the fd */
+  uint16_t flags;   /* clock */
+  uint8_t tag;
+} sub;
+
 typedef struct polling {
   kw_call *k;
-  uint32_t in;
+  sub *subs; /* n of them */
+  uint32_t n;
   uint64_t start;     /* CLOCK_MONOTONIC when the call began */
   uint64_t clocks[4]; /* each WASI clock then, read when first needed */
   bool have[4];
@@ -71,23 +83,37 @@ typedef struct polling {
   nfds_t npfds;
 } polling;
 
+/* Copies the n subscriptions at `in` (checked in range) into p->subs; EINVAL
+ * for an unknown tag. */
+static uint32_t read_subs(polling *p, uint32_t in) {
+  kw_call *k = p->k;
+  if (!(p->subs = malloc((size_t)p->n * sizeof *p->subs))) return KW_ENOMEM;
+  for (uint32_t i = 0; i < p->n; i++) {
+    uint32_t at = in + SUB_SIZE * i;
+    sub *s = &p->subs[i];
+    s->userdata = kw_ld64(k, at);
+    s->tag = k->mem[at + 8];
+    s->id = kw_ld32(k, at + 16);
+    s->timeout = kw_ld64(k, at + 24);
+    memcpy(&s->flags, k->mem + at + 40, 2);
+    if (s->tag > TAG_WRITE) return KW_EINVAL;
+  }
+  return KW_ESUCCESS;
+}
+
 /* A clock subscription: its errno, and when it fires on the monotonic
  * clock; an absolute timeout counts from the clock's reading at the start. */
-static uint32_t clock_due(polling *p, uint32_t sub, uint64_t *due) {
-  kw_call *k = p->k;
-  uint32_t id = kw_ld32(k, sub + 16);
-  uint64_t timeout = kw_ld64(k, sub + 24);
-  uint16_t flags;
-  memcpy(&flags, k->mem + sub + 40, 2);
+static uint32_t clock_due(polling *p, const sub *s, uint64_t *due) {
   clockid_t cid;
-  if (!kw_clock(id, &cid) || flags & ~ABSTIME) return KW_EINVAL;
-  if (k->w->profile == KWASI_HERMETIC) {
+  uint64_t timeout = s->timeout;
+  if (!kw_clock(s->id, &cid) || s->flags & ~ABSTIME) return KW_EINVAL;
+  if (p->k->w->profile == KWASI_HERMETIC) {
     *due = 0;
     return KW_ESUCCESS;
   }
-  if (flags & ABSTIME) {
-    if (!p->have[id]) p->clocks[id] = now_ns(cid), p->have[id] = true;
-    timeout = timeout > p->clocks[id] ? timeout - p->clocks[id] : 0;
+  if (s->flags & ABSTIME) {
+    if (!p->have[s->id]) p->clocks[s->id] = now_ns(cid), p->have[s->id] = true;
+    timeout = timeout > p->clocks[s->id] ? timeout - p->clocks[s->id] : 0;
   }
   *due = timeout > NO_DUE - 1 - p->start ? NO_DUE - 1 : p->start + timeout;
   return KW_ESUCCESS;
@@ -95,41 +121,38 @@ static uint32_t clock_due(polling *p, uint32_t sub, uint64_t *due) {
 
 /* An fd subscription's entry, checked: EBADF, or ENOTCAPABLE without the
  * right to poll it. */
-static uint32_t sub_fd(polling *p, uint32_t sub, kw_fd **e) {
-  return kw_fd_get(p->k->w, kw_ld32(p->k, sub + 16), KW_R_POLL_FD_READWRITE, e);
+static uint32_t sub_fd(polling *p, const sub *s, kw_fd **e) {
+  return kw_fd_get(p->k->w, s->id, KW_R_POLL_FD_READWRITE, e);
 }
 
 static bool is_buffer(const kw_fd *e) { return e->kind == KW_BYTES || e->kind == KW_CAPTURE; }
 
 /* The subscriptions that need no waiting, and the pollfds of the rest. */
-static uint32_t scan(polling *p, uint32_t n, bool *ready, uint64_t *first_due) {
-  kw_call *k = p->k;
-  for (uint32_t i = 0; i < n; i++) {
-    uint32_t sub = p->in + SUB_SIZE * i;
-    uint8_t tag = k->mem[sub + 8];
+static uint32_t scan(polling *p, bool *ready, uint64_t *first_due) {
+  kwasi *w = p->k->w;
+  for (uint32_t i = 0; i < p->n; i++) {
+    const sub *s = &p->subs[i];
     kw_fd *e;
     uint64_t due;
-    if (tag > TAG_WRITE) return KW_EINVAL;
-    if (tag == TAG_CLOCK) {
-      if (clock_due(p, sub, &due) != KW_ESUCCESS || due <= p->start)
+    if (s->tag == TAG_CLOCK) {
+      if (clock_due(p, s, &due) != KW_ESUCCESS || due <= p->start)
         *ready = true;
       else if (due < *first_due)
         *first_due = due;
-    } else if (sub_fd(p, sub, &e) != KW_ESUCCESS || is_buffer(e)) {
+    } else if (sub_fd(p, s, &e) != KW_ESUCCESS || is_buffer(e)) {
       *ready = true;
     } else {
-      uint32_t fd = kw_ld32(k, sub + 16);
       if (!p->slot) {
-        p->pfds = malloc(k->w->nfds * sizeof *p->pfds);
-        p->slot = malloc(k->w->nfds * sizeof *p->slot);
+        p->pfds = malloc(w->nfds * sizeof *p->pfds);
+        p->slot = malloc(w->nfds * sizeof *p->slot);
         if (!p->pfds || !p->slot) return KW_ENOMEM;
-        for (uint32_t f = 0; f < k->w->nfds; f++) p->slot[f] = -1;
+        for (uint32_t f = 0; f < w->nfds; f++) p->slot[f] = -1;
       }
-      if (p->slot[fd] < 0) {
-        p->slot[fd] = (int32_t)p->npfds;
+      if (p->slot[s->id] < 0) {
+        p->slot[s->id] = (int32_t)p->npfds;
         p->pfds[p->npfds++] = (struct pollfd){.fd = e->host};
       }
-      p->pfds[p->slot[fd]].events |= tag == TAG_READ ? POLLIN : POLLOUT;
+      p->pfds[p->slot[s->id]].events |= s->tag == TAG_READ ? POLLIN : POLLOUT;
     }
   }
   return KW_ESUCCESS;
@@ -149,51 +172,50 @@ static uint64_t readable(int fd) {
 
 /* Whether an fd subscription fired, and what its event says. A buffer is
  * always ready: stdin's with what is left (and a hangup at its end), a
- * capture with the room left below its cap. */
-static bool fd_fired(polling *p, uint32_t sub, uint8_t tag, uint16_t *err, uint64_t *nbytes,
-                     uint16_t *flags) {
+ * capture with the room left below its cap. The fd table is as scan saw it
+ * (nothing runs in between), so a host fd here has its pollfd. */
+static bool fd_fired(polling *p, const sub *s, uint16_t *err, uint64_t *nbytes, uint16_t *flags) {
   kw_fd *e;
-  if ((*err = (uint16_t)sub_fd(p, sub, &e)) != KW_ESUCCESS) return true;
+  if ((*err = (uint16_t)sub_fd(p, s, &e)) != KW_ESUCCESS) return true;
   if (e->kind == KW_BYTES) {
     *nbytes = p->k->w->in_len - p->k->w->in_pos;
     if (!*nbytes) *flags = HANGUP;
     return true;
   }
   if (e->kind == KW_CAPTURE) {
-    if (tag == TAG_WRITE) *nbytes = e->out->limit - e->out->len;
+    if (s->tag == TAG_WRITE) *nbytes = e->out->limit - e->out->len;
     return true;
   }
-  short want = tag == TAG_READ ? POLLIN : POLLOUT;
-  short got = p->pfds[p->slot[kw_ld32(p->k, sub + 16)]].revents;
+  short want = s->tag == TAG_READ ? POLLIN : POLLOUT;
+  short got = p->pfds[p->slot[s->id]].revents;
   if (!(got & (want | POLLHUP | POLLERR | POLLNVAL))) return false;
   if (got & POLLNVAL)
     *err = KW_EBADF;
   else if (got & POLLERR)
     *err = KW_EIO;
-  else if (tag == TAG_READ && got & POLLIN)
+  else if (s->tag == TAG_READ && got & POLLIN)
     *nbytes = readable(e->host);
   if (got & POLLHUP) *flags = HANGUP;
   return true;
 }
 
-/* Writes the event of subscription sub at ev if it fired; returns whether
- * it did. */
-static bool event(polling *p, uint32_t sub, uint32_t ev, uint64_t now) {
+/* Writes the event of subscription s at ev if it fired; returns whether it
+ * did. */
+static bool event(polling *p, const sub *s, uint32_t ev, uint64_t now) {
   kw_call *k = p->k;
-  uint8_t tag = k->mem[sub + 8];
   uint16_t err, flags = 0;
   uint64_t nbytes = 0, due;
-  if (tag == TAG_CLOCK) {
-    err = (uint16_t)clock_due(p, sub, &due);
+  if (s->tag == TAG_CLOCK) {
+    err = (uint16_t)clock_due(p, s, &due);
     if (err == KW_ESUCCESS && due > now) return false;
-  } else if (!fd_fired(p, sub, tag, &err, &nbytes, &flags)) {
+  } else if (!fd_fired(p, s, &err, &nbytes, &flags)) {
     return false;
   }
   uint8_t *o = k->mem + ev;
   memset(o, 0, EVENT_SIZE);
-  memcpy(o, k->mem + sub, 8);
+  memcpy(o, &s->userdata, 8);
   memcpy(o + 8, &err, 2);
-  o[10] = tag;
+  o[10] = s->tag;
   memcpy(o + 16, &nbytes, 8);
   memcpy(o + 24, &flags, 2);
   kw_written(k, ev, EVENT_SIZE);
@@ -209,10 +231,11 @@ static uint32_t poll_oneoff(kw_call *k, const kvm_val *a) {
   if (!kw_range(k, in, (uint64_t)n * SUB_SIZE) || !kw_range(k, out, (uint64_t)n * EVENT_SIZE) ||
       !kw_range(k, nev_ptr, 4))
     return KW_EFAULT;
-  polling p = {.k = k, .in = in, .start = now_ns(CLOCK_MONOTONIC)};
+  polling p = {.k = k, .n = n, .start = now_ns(CLOCK_MONOTONIC)};
   bool ready = false;
   uint64_t first_due = NO_DUE;
-  uint32_t r = scan(&p, n, &ready, &first_due);
+  uint32_t r = read_subs(&p, in);
+  if (r == KW_ESUCCESS) r = scan(&p, &ready, &first_due);
   while (r == KW_ESUCCESS) {
     uint64_t now = now_ns(CLOCK_MONOTONIC);
     uint64_t want = ready                 ? 0
@@ -232,9 +255,10 @@ static uint32_t poll_oneoff(kw_call *k, const kvm_val *a) {
     uint64_t now = now_ns(CLOCK_MONOTONIC);
     uint32_t nev = 0;
     for (uint32_t i = 0; i < n; i++)
-      if (event(&p, in + SUB_SIZE * i, out + EVENT_SIZE * nev, now)) nev++;
+      if (event(&p, &p.subs[i], out + EVENT_SIZE * nev, now)) nev++;
     kw_st32(k, nev_ptr, nev);
   }
+  free(p.subs);
   free(p.pfds);
   free(p.slot);
   return r;

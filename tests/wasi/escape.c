@@ -1,9 +1,9 @@
 /* escape.c — attempts to get out of the preopens, engine only: "..", absolute
  * paths, symlinks leading out (absolute, relative, chained, to a directory),
- * every path call aimed outside, and writes in a read-only preopen; each
- * must fail with its errno. escape.sh lays out the tree and checks after the
- * run that nothing outside changed. Usage: escape, with preopens /sandbox and
- * /ro (read-only); escape race, with /sandbox. */
+ * every path call aimed outside, symlinks made to lead out, and writes in a
+ * read-only preopen; each must fail with its errno. escape.sh lays out the tree and checks after
+ * the run that nothing outside changed. Usage: escape, with preopens /sandbox and /ro (read-only);
+ * escape race, with /sandbox. */
 #include "wt.h"
 
 #include <dirent.h>
@@ -103,6 +103,43 @@ static void libc_escapes(void) {
   if (d) closedir(d);
 }
 
+/* Symlinks made by the guest: absolute, climbing past the top, or climbing
+ * after a name (which may be a symlink going anywhere) are refused; climbing
+ * no higher than the link's own directory lies below the top is made, also
+ * through a directory fd below the preopen and a symlink to a directory. */
+static void made_links(int pre) {
+  static const struct {
+    const char *target, *link;
+  } links[] = {{"/", "root_link"},
+               {"/sandbox", "abs_sandbox"},
+               {"..", "up_link"},
+               {"sub/../..", "down_up_link"},
+               {"sub/..", "named_then_up"},
+               {"./../outside", "dot_up"},
+               {"inside.txt", "plain_link"},
+               {"./sub//", "dot_link"},
+               {"..", "sub/up_link"},
+               {"../inside.txt", "sub/up_file"},
+               {"../..", "sub/up2_link"},
+               {"..", "race/up_link"},
+               {"../../outside", "race/up2_link"}};
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    __wasi_errno_t e = __wasi_path_symlink(links[i].target, pre, links[i].link);
+    printf("path_symlink %s -> %s: %s\n", links[i].link, links[i].target, werr(e));
+  }
+  __wasi_fd_t sub;
+  __wasi_errno_t e =
+      __wasi_path_open(pre, 0, "sub", __WASI_OFLAGS_DIRECTORY, __WASI_RIGHTS_PATH_SYMLINK,
+                       __WASI_RIGHTS_PATH_SYMLINK, 0, &sub);
+  printf("path_open sub as a directory: %s\n", werr(e));
+  if (e) return;
+  e = __wasi_path_symlink("../inside.txt", sub, "fd_up_file");
+  printf("path_symlink through sub's fd: fd_up_file -> ../inside.txt: %s\n", werr(e));
+  e = __wasi_path_symlink("../../outside", sub, "fd_up2_link");
+  printf("path_symlink through sub's fd: fd_up2_link -> ../../outside: %s\n", werr(e));
+  close((int)sub);
+}
+
 /* The same through WASI itself, relative to the preopen's fd, where
  * wasi-libc cannot have normalised anything away. */
 static void raw_escapes(int pre) {
@@ -172,7 +209,8 @@ static void raw_escapes(int pre) {
   /* The links themselves are the sandbox's: their text reads back. */
   e = __wasi_path_readlink(pre, "rel_link", buf, sizeof buf, &used);
   printf("path_readlink rel_link: %s \"%.*s\"\n", werr(e), (int)used, (char *)buf);
-  /* A symlink made inside with a target outside: made, but it leads nowhere. */
+  /* A symlink whose target leads out is not made: a host program reading
+   * the sandbox later would follow it (escape.sh checks that none was). */
   e = __wasi_path_symlink("../outside/secret.txt", pre, "made_link");
   printf("path_symlink made_link -> ../outside/secret.txt: %s\n", werr(e));
   e = __wasi_path_open(pre, follow, "made_link", 0, rd, 0, 0, &fd);
@@ -181,6 +219,7 @@ static void raw_escapes(int pre) {
   printf("path_symlink made_abs -> /outside/secret.txt: %s\n", werr(e));
   e = __wasi_path_open(pre, follow, "made_abs", 0, rd, 0, 0, &fd);
   printf("path_open made_abs (follow): %s\n", werr(e));
+  made_links(pre);
 }
 
 static void read_only(int ro) {

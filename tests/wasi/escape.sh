@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # escape.sh — the ctest entries of the escape attempts: lays out a sandbox, an outside
 # directory and a read-only one, runs escape.wasm on the engine, compares what it
-# printed with the expected file, and checks that nothing outside the sandbox changed.
+# printed with the expected file, and checks that nothing outside the sandbox changed
+# and that no symlink the guest made leads out of it.
 #
 #   escape.sh TOOL escape.wasm SCRATCH EXPECTED   (the attempts)
 #   escape.sh TOOL escape.wasm SCRATCH --race     (a symlink swapped during opens)
@@ -45,6 +46,7 @@ snapshot() {
     find outside ro -type f -exec md5sum {} + | sort)
 }
 before=$(snapshot)
+host_links=$(cd "$tree/sandbox" && find . -type l | sort)
 
 if [ "$expected" = --race ]; then
   # Swap the symlink by rename, atomically, as fast as the shell can.
@@ -60,6 +62,7 @@ if [ "$expected" = --race ]; then
   rc=$?
   kill "$racer"
   wait "$racer" 2> /dev/null
+  rm -f "$tree/sandbox/race.tmp" # the racer's own link, caught half-way
   [ $rc -eq 0 ] || fail "escape race exited with $rc"
   grep -q 'the outside file read 0 times' "$scratch/out" || fail "$(cat "$scratch/out")"
 else
@@ -78,5 +81,19 @@ if [ "$before" != "$after" ]; then
   diff -u --label before <(echo "$before") --label after <(echo "$after")
   fail "something outside the sandbox changed"
 fi
+# Each symlink the guest made, followed as the host's kernel would follow it from
+# where it lies, stays in the sandbox.
+made=0
+while IFS= read -r link; do
+  grep -qxF -- "$link" <<< "$host_links" && continue
+  made=$((made + 1))
+  target=$(readlink "$tree/sandbox/$link")
+  case $target in /*) fail "the guest made $link -> $target, an absolute link" ;; esac
+  resolved=$(realpath -m -- "$(dirname "$tree/sandbox/$link")/$target")
+  case $resolved/ in
+    "$tree/sandbox/"*) ;;
+    *) fail "the guest made $link -> $target, which leads out to $resolved" ;;
+  esac
+done < <(cd "$tree/sandbox" && find . -type l | sort)
 tail -n 1 "$scratch/out"
-echo "nothing outside the sandbox changed"
+echo "nothing outside the sandbox changed; the $made symlinks the guest made stay inside"

@@ -53,6 +53,21 @@ void kwasi_output_capture(kwasi *w, int which, size_t cap);
 const uint8_t *kwasi_output(const kwasi *w, int which, size_t *len, bool *truncated);
 void kwasi_output_reset(kwasi *w, int which); /* empties the buffer, clears the flag */
 
+/* A save point of what the guest can change in the context: the fd table
+ * (which fds are open, what they are, their rights and flags; a closed one
+ * is kept open on the host to come back), the offset and status flags of
+ * each file kwasi opened, and stdin's position. kwasi_restore brings all of
+ * it back: an fd opened since is closed, one closed or renumbered since is
+ * where it was. It costs nothing when no call changed any of it (writing to
+ * a capture buffer does not). The capture buffers are the embedder's and are
+ * left alone (kwasi_output_reset empties them); files' contents are not
+ * saved. Set stdio and preopens before saving: a restore undoes changes to
+ * the table made after the save, the embedder's too, except that stdin
+ * bytes given later are read from their start. kwasi_save replaces any
+ * earlier save point; false, with a message in err, when out of memory. */
+bool kwasi_save(kwasi *w, char *err, size_t errlen);
+void kwasi_restore(kwasi *w);
+
 /* Fills imports[i] for every import of m from "wasi_snapshot_preview1" with
  * a host function of store s bound to w, checking each import's name and
  * type; the other entries are left as they are, for the embedder. Returns
