@@ -1,12 +1,12 @@
 /* api.c — the embedding API around modules, functions and globals: loading
- * (decode + eager compilation), import/export introspection, calls with
- * argument checking and value conversion, host functions and callers. */
+ * (decode + eager compilation, under a deadline), import/export
+ * introspection, calls with argument checking and value conversion, host
+ * functions and callers. */
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- modules ---------------------------------------------------------- */
 
@@ -45,20 +45,33 @@ void kvm_module_free(kvm_module *m) {
   free(m);
 }
 
-static kvm_module *load(const uint8_t *bytes, size_t len, bool lazy, kvm_error *err) {
+kvm_module *kvm_module_load(const uint8_t *bytes, size_t len, const kvm_load_options *opts,
+                            kvm_error *err) {
   kvm_error scratch;
   if (!err) err = &scratch;
   memset(err, 0, sizeof *err);
+  bool lazy = opts && opts->lazy;
+  kvm_deadline deadline = {.ns = opts ? kvm_deadline_after(opts->deadline_s) : 0};
+  kvm_deadline *dl = deadline.ns ? &deadline : NULL;
   kvm_module *m = calloc(1, sizeof *m);
   if (!m) goto oom;
   m->bytes = malloc(len ? len : 1);
   if (!m->bytes) goto oom;
   if (len) memcpy(m->bytes, bytes, len);
   m->len = len;
-  if (!kvm_decode(m, err)) goto fail;
-  /* Eager validation: the spec rejects a module with any invalid body. */
-  for (uint32_t i = 0; !lazy && i < m->nfuncs - m->nfunc_imports; i++)
-    if (!kvm_compile_function(m, i, err)) goto fail;
+  if (!kvm_decode(m, dl, err)) goto fail;
+  /* Eager validation: the spec rejects a module with any invalid body. A
+   * body counts as some work towards the deadline's next check even when
+   * it is tiny, so that many of them are timed too. */
+  for (uint32_t i = 0; !lazy && i < m->nfuncs - m->nfunc_imports; i++) {
+    if (kvm_deadline_passed(dl, 16)) {
+      kvm_set_error(err, KVM_ERR_TIMEOUT,
+                    "deadline exceeded loading the module (%u of %u function bodies compiled)", i,
+                    m->nfuncs - m->nfunc_imports);
+      goto fail;
+    }
+    if (!kvm_compile_function(m, i, dl, err)) goto fail;
+  }
   return m;
 oom:
   kvm_set_error(err, KVM_ERR_RESOURCE, "out of memory loading a module of %zu bytes", len);
@@ -68,11 +81,12 @@ fail:
 }
 
 kvm_module *kvm_module_new(const uint8_t *bytes, size_t len, kvm_error *err) {
-  return load(bytes, len, false, err);
+  return kvm_module_load(bytes, len, NULL, err);
 }
 
 kvm_module *kvm_module_new_lazy(const uint8_t *bytes, size_t len, kvm_error *err) {
-  return load(bytes, len, true, err);
+  kvm_load_options opts = {.lazy = true};
+  return kvm_module_load(bytes, len, &opts, err);
 }
 
 static void functype_out(const kvm_functype *t, kvm_externtype *out) {
@@ -310,22 +324,16 @@ void kvm_caller_exit(kvm_caller *c, int32_t code) {
   c->trap->exit_code = code;
 }
 
-static int64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 double kvm_caller_deadline_left(kvm_caller *c) {
   if (!c->store->deadline_ns) return -1.0;
-  double left = (double)(c->store->deadline_ns - mono_ns()) / 1e9;
+  double left = (double)(c->store->deadline_ns - kvm_now_ns()) / 1e9;
   return left > 0 ? left : 0.0;
 }
 
 kvm_trap_kind kvm_caller_check(kvm_caller *c) {
   kvm_store *s = c->store;
   if (atomic_load_explicit(&s->interrupt, memory_order_relaxed)) return KVM_TRAP_INTERRUPTED;
-  if (s->deadline_ns && mono_ns() >= s->deadline_ns) return KVM_TRAP_TIMEOUT;
+  if (s->deadline_ns && kvm_now_ns() >= s->deadline_ns) return KVM_TRAP_TIMEOUT;
   return KVM_TRAP_NONE;
 }
 
@@ -388,8 +396,12 @@ bool kvm_caller_throw(kvm_caller *c, kvm_tag *tag, const kvm_val *args, size_t n
   }
   kvm_exn *e = NULL;
   if (ok) {
-    e = kvm_exn_new(s, tag, vals, s->stack ? s->stack + s->stack_used : NULL);
-    if (!e) kvm_caller_trap(c, KVM_TRAP_HOST, "kvm_caller_throw: out of memory");
+    kvm_trap_kind why;
+    e = kvm_exn_new(s, tag, vals, s->stack ? s->stack + s->stack_used : NULL, &why);
+    if (!e && why == KVM_TRAP_MEMORY_LIMIT)
+      kvm_caller_trap(c, why, "%s (kvm_caller_throw)", kvm_trap_kind_name(why));
+    else if (!e)
+      kvm_caller_trap(c, KVM_TRAP_HOST, "kvm_caller_throw: out of memory");
   }
   if (vals != small) free(vals);
   if (e) kvm_caller_rethrow(c, e);

@@ -11,8 +11,18 @@
 #include "reader.h"
 
 #define NONE UINT32_MAX
-#define MAX_LOCALS (1u << 20) /* frames bigger than this could never run */
-#define T_ANY 0               /* type of an operand in unreachable code */
+#define MAX_LOCALS (1u << 20)   /* frames bigger than this could never run */
+#define MAX_OPERANDS (1u << 20) /* nor operand stacks deeper than this */
+#define DENSE_LOCALS 1024       /* locals whose types are looked up directly, at least */
+#define LAZY_OPERANDS 64        /* operands left in a local or constant at once */
+#define T_ANY 0                 /* type of an operand in unreachable code */
+#define BT_DIRECT (NONE - 1)    /* a br_table's target branches to its label itself */
+/* An implementation limit on the internal instructions of a module's bodies
+ * together: a branch can copy a thousand values, so a few bytes could
+ * otherwise make kilobytes of code. Compilers' output makes under one
+ * instruction per byte. */
+#define INS_PER_BYTE 4
+#define INS_BASE 65536
 
 /* Where a compile-time operand lives: its own stack slot, still in a local's
  * slot (a local.get not yet copied), or a constant not yet materialised. */
@@ -47,6 +57,13 @@ typedef struct ctrl {
   /* loop: where its label sits in its basic block, and the fuel a branch
    * back pays (hdr_len, known once that block ends) */
   uint32_t loop_base, hdr_block, hdr_len;
+  /* the handler around the frame: what its code throws goes there, unless
+   * the frame is a try block (C_TRY, C_TRY_TABLE) with its own */
+  uint32_t outer;
+  /* br_table: the table that last branched to this label (its serial) and
+   * where its branch there is, so that a table's targets are checked and
+   * get their copies once per label */
+  uint32_t bt_serial, bt_stub;
 } ctrl;
 
 /* A count patched when the running block ends, from a place in it to its
@@ -60,28 +77,46 @@ typedef struct charge {
   uint8_t kind;
 } charge;
 
+/* Locals declared by one entry of the body's list: the first local after
+ * them, and their type. */
+typedef struct lgroup {
+  uint32_t end;
+  uint8_t type;
+} lgroup;
+
 typedef struct comp {
   kvm_module *m;
   uint32_t fidx; /* in the function index space */
+  kvm_deadline *dl;
   kvm_error *err;
   jmp_buf fail;
   kvm_reader r;
   const kvm_functype *ft;
+  /* The types of the first ndense locals, and the groups the body declares
+   * (which a local past those is looked up in): a body may declare a
+   * million locals in three bytes, so it pays only for its entries. */
   uint8_t *ltypes;
-  uint32_t nlocals;
+  uint32_t nlocals, ndense;
+  lgroup *groups;
+  uint32_t ngroups, gcap;
   entry *st;
   uint32_t sh, scap, maxh;
+  /* Operands below lazy_lo (or sh, if lower) are in their own slots; at
+   * most LAZY_OPERANDS above still read a local or hold a constant, so that
+   * what looks for those (a local.set, a block's entry) looks at few. */
+  uint32_t lazy_lo;
   ctrl *cs;
   uint32_t cn, ccap;
   kvm_ins *ins;
   uint32_t *offs;
   uint32_t nins, icap, ocap;
+  uint64_t max_ins; /* what the module's limit leaves this body */
   uint32_t *depths; /* br_table's labels */
   uint32_t dcap;
   uint32_t cur_off;
   bool reach; /* code generation: the current position can run */
   /* Straight-line code from the function's start: locals not yet written
-   * (written[i] == 0) still hold their initial zero. */
+   * (written[i] == 0, among the first ndense) still hold their initial zero. */
   bool prologue;
   uint8_t *written;
   /* Fuel: a FUEL instruction charges a basic block when it is entered by
@@ -92,6 +127,11 @@ typedef struct comp {
   bool fuel_in_c; /* the charge sits in fuel_pc's c: a branch's not-taken path */
   charge *pend;
   uint32_t npend, pcap;
+  /* the frames of the loops whose header sits in the running block: their
+   * hdr_len is known when it ends */
+  uint32_t *loops;
+  uint32_t nloops, loopcap;
+  uint32_t bt_serial;  /* br_tables compiled so far */
   uint32_t prod_pc;    /* last instruction whose destination is the top operand */
   uint32_t label_pc;   /* the last label placed: no instruction fuses across it */
   uint32_t label_fuel; /* fuel_n where it was placed */
@@ -122,8 +162,8 @@ static __attribute__((noreturn)) void invalid(comp *c, const char *msg) {
 static void *grow(comp *c, void *p, uint32_t *cap, size_t elem, uint32_t need) {
   if (need <= *cap) return p;
   uint32_t n = *cap ? *cap : 16;
-  while (n < need) n *= 2;
-  void *q = realloc(p, (size_t)n * elem);
+  while (n < need && n <= UINT32_MAX / 2) n *= 2;
+  void *q = n < need ? NULL : realloc(p, (size_t)n * elem);
   if (!q) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
   *cap = n;
   return q;
@@ -187,6 +227,10 @@ static uint8_t rd_reftype(comp *c) {
 /* ---- emitting ----------------------------------------------------------- */
 
 static uint32_t emit(comp *c, int op) {
+  if (c->nins >= c->max_ins)
+    fail(c, KVM_ERR_RESOURCE,
+         "compiled code too large: the engine allows 4 instructions per byte of the module's "
+         "code, and 65536");
   c->ins = grow(c, c->ins, &c->icap, sizeof *c->ins, c->nins + 1);
   c->offs = grow(c, c->offs, &c->ocap, sizeof *c->offs, c->nins + 1);
   uint32_t i = c->nins++;
@@ -235,11 +279,13 @@ static void end_block(comp *c) {
       c->ins[p->at].t = (int32_t)n;
   }
   c->npend = keep;
-  for (uint32_t i = 0; i < c->cn; i++) {
-    ctrl *f = &c->cs[i];
-    if (f->kind == C_LOOP && f->hdr_len == NONE && f->hdr_block == c->block_id)
+  /* a frame listed may have closed since, and its place been taken */
+  for (uint32_t i = 0; i < c->nloops; i++) {
+    ctrl *f = c->loops[i] < c->cn ? &c->cs[c->loops[i]] : NULL;
+    if (f && f->kind == C_LOOP && f->hdr_len == NONE && f->hdr_block == c->block_id)
       f->hdr_len = c->fuel_n - f->loop_base;
   }
+  c->nloops = 0;
   c->block_id++;
   c->fuel_pc = NONE;
   c->fuel_in_c = false;
@@ -346,8 +392,16 @@ static void patch(comp *c, uint32_t at, uint32_t target) { c->ins[at].t = (int32
 
 static ctrl *top(comp *c) { return &c->cs[c->cn - 1]; }
 
+/* The operand stack may grow by n. */
+static void stack_room(comp *c, uint32_t n) {
+  if (n > MAX_OPERANDS - c->sh)
+    fail(c, KVM_ERR_RESOURCE, "too many operands: the engine allows 1048576 on the stack");
+  c->st = grow(c, c->st, &c->scap, sizeof *c->st, c->sh + n);
+}
+
 static entry *push(comp *c, uint8_t t) {
-  c->st = grow(c, c->st, &c->scap, sizeof *c->st, c->sh + 1);
+  stack_room(c, 1);
+  if (c->lazy_lo > c->sh) c->lazy_lo = c->sh;
   entry *e = &c->st[c->sh];
   e->type = t;
   e->kind = E_SLOT;
@@ -390,8 +444,21 @@ static void materialize(comp *c, uint32_t h) {
   e->slot = dst;
 }
 
+/* The first height that may hold an operand not in its own slot. */
+static uint32_t lazy_from(const comp *c) { return c->lazy_lo < c->sh ? c->lazy_lo : c->sh; }
+
 static void materialize_all(comp *c) {
-  for (uint32_t h = 0; h < c->sh; h++) materialize(c, h);
+  for (uint32_t h = lazy_from(c); h < c->sh; h++) materialize(c, h);
+  c->lazy_lo = c->sh;
+}
+
+/* Between instructions, when more than LAZY_OPERANDS operands may be
+ * lazy: the oldest go to their slots, as a local.set of theirs would send
+ * them. */
+static void bound_lazy(comp *c) {
+  uint32_t h = c->lazy_lo;
+  for (; h < c->sh - LAZY_OPERANDS / 2; h++) materialize(c, h);
+  c->lazy_lo = h;
 }
 
 /* A popped operand used as an instruction's slot operand; constants are
@@ -434,7 +501,8 @@ static void retype_top(comp *c, const kvm_valtype *types, uint32_t n) {
   uint32_t avail = c->sh - f->height;
   if (avail < n) {
     uint32_t missing = n - avail;
-    c->st = grow(c, c->st, &c->scap, sizeof *c->st, c->sh + missing);
+    stack_room(c, missing);
+    if (c->lazy_lo > f->height) c->lazy_lo = f->height;
     memmove(&c->st[f->height + missing], &c->st[f->height], avail * sizeof *c->st);
     for (uint32_t i = 0; i < missing; i++) {
       entry *e = &c->st[f->height + i];
@@ -480,12 +548,20 @@ static void read_blocktype(comp *c, ctrl *f) {
   f->results = ft->results;
 }
 
+/* The handler that catches what the code of frame f throws. */
+static uint32_t covering(const ctrl *f) {
+  return f->kind == C_TRY || f->kind == C_TRY_TABLE ? f->handler : f->outer;
+}
+
 static ctrl *push_ctrl(comp *c, uint8_t kind) {
   c->cs = grow(c, c->cs, &c->ccap, sizeof *c->cs, c->cn + 1);
   ctrl *f = &c->cs[c->cn++];
   memset(f, 0, sizeof *f);
   f->kind = kind;
   f->fix = f->else_fix = f->loop_pc = f->handler = f->pad_fix = NONE;
+  /* only the top frame changes kind (if to else, try to catch): the one
+   * below keeps the handler it covers while f is open */
+  f->outer = c->cn > 1 ? covering(&c->cs[c->cn - 2]) : KVM_NO_HANDLER;
   f->entry_reach = c->reach;
   return f;
 }
@@ -727,7 +803,7 @@ static uint32_t emit_cond_branch(comp *c, entry *cond, bool when_true) {
 }
 
 static bool stack_all_in_slots(comp *c) {
-  for (uint32_t h = 0; h < c->sh; h++)
+  for (uint32_t h = lazy_from(c); h < c->sh; h++)
     if (c->st[h].kind != E_SLOT) return false;
   return true;
 }
@@ -763,12 +839,17 @@ static void op_br_table(comp *c) {
   for (uint32_t i = 0; i <= count; i++) c->depths[i] = rd_u32(c);
   entry idx = pop(c, KVM_I32);
   const kvm_valtype *dtypes;
-  uint32_t arity;
+  uint32_t arity, serial = ++c->bt_serial;
   label_types(label_at(c, c->depths[count]), &dtypes, &arity);
+  /* each label once, however many targets name it */
   for (uint32_t i = 0; i <= count; i++) {
+    ctrl *f = label_at(c, c->depths[i]);
+    if (f->bt_serial == serial) continue;
+    f->bt_serial = serial;
+    f->bt_stub = NONE;
     const kvm_valtype *types;
     uint32_t n;
-    label_types(label_at(c, c->depths[i]), &types, &n);
+    label_types(f, &types, &n);
     if (n != arity) invalid(c, "type mismatch");
     check_top(c, types, n);
   }
@@ -802,16 +883,20 @@ static void op_br_table(comp *c) {
       c->ins[bt].a = s;
       c->ins[bt].b = count;
     }
+    /* A label that wants its values elsewhere gets one branch that copies
+     * them, which all its targets jump to. */
     uint32_t first = c->nins;
     for (uint32_t i = 0; i <= count; i++) emit(c, KVM_OP_BR);
     for (uint32_t i = 0; i <= count; i++) {
       ctrl *f = label_at(c, c->depths[i]);
-      if (!branch_needs_copies(c, f)) {
-        link_branch(c, f, first + i);
-      } else {
-        patch(c, first + i, c->nins);
-        emit_branch(c, f);
+      if (f->bt_stub == NONE) {
+        f->bt_stub = branch_needs_copies(c, f) ? c->nins : BT_DIRECT;
+        if (f->bt_stub != BT_DIRECT) emit_branch(c, f);
       }
+      if (f->bt_stub == BT_DIRECT)
+        link_branch(c, f, first + i);
+      else
+        patch(c, first + i, f->bt_stub);
     }
   }
   mark_unreachable(c);
@@ -1291,7 +1376,7 @@ static void op_store(comp *c, int op, uint8_t t, unsigned natural) {
 
 /* Before a local is overwritten, operands still reading it get copies. */
 static void unalias_local(comp *c, uint32_t x) {
-  for (uint32_t h = 0; h < c->sh; h++)
+  for (uint32_t h = lazy_from(c); h < c->sh; h++)
     if (c->st[h].kind == E_LOCAL && c->st[h].slot == x) materialize(c, h);
 }
 
@@ -1301,20 +1386,36 @@ static uint32_t rd_local(comp *c) {
   return x;
 }
 
+/* The type of local x: past the dense ones, that of the first group
+ * ending after it. */
+static uint8_t local_type(const comp *c, uint32_t x) {
+  if (x < c->ndense) return c->ltypes[x];
+  uint32_t lo = 0, hi = c->ngroups;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->groups[mid].end <= x)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return c->groups[lo].type;
+}
+
 static void op_local_set(comp *c, bool tee) {
   uint32_t x = rd_local(c);
-  entry v = pop(c, c->ltypes[x]);
+  uint8_t lt = local_type(c, x);
+  entry v = pop(c, lt);
   if (!c->reach) {
-    if (tee) push(c, c->ltypes[x]);
+    if (tee) push(c, lt);
     return;
   }
-  if (c->prologue) {
+  if (c->prologue && x < c->ndense) {
     /* clang zeroes locals that already are: nothing to store */
     bool zero = v.kind == E_CONST && v.k.u64 == 0 && x >= c->ft->nparams && !c->written[x];
     c->written[x] = 1;
     if (zero) {
       if (tee) {
-        entry *e = push(c, c->ltypes[x]);
+        entry *e = push(c, lt);
         e->kind = E_CONST;
         e->k = v.k;
       }
@@ -1345,7 +1446,7 @@ static void op_local_set(comp *c, bool tee) {
     emit_copy(c, x, &v);
   }
   if (tee) {
-    entry *e = push(c, c->ltypes[x]);
+    entry *e = push(c, lt);
     e->kind = v.kind == E_CONST ? E_CONST : E_LOCAL;
     e->slot = v.kind == E_CONST ? e->slot : x;
     e->k = v.k;
@@ -1398,19 +1499,10 @@ static const kvm_functype *tag_type(comp *c, uint32_t x) {
   return &c->m->types[c->m->tag_types[x]];
 }
 
-/* The handler that catches what escapes frame cs[from]: the nearest try
- * block in its body, from there outward. */
-static uint32_t enclosing_handler(comp *c, uint32_t from) {
-  for (uint32_t i = from + 1; i-- > 0;)
-    if (c->cs[i].kind == C_TRY || c->cs[i].kind == C_TRY_TABLE) return c->cs[i].handler;
-  return KVM_NO_HANDLER;
-}
-
 /* Opens the handler of the try block just entered (the top frame). */
 static void open_handler(comp *c) {
   c->hs = grow(c, c->hs, &c->hcap, sizeof *c->hs, c->nhs + 1);
-  c->hs[c->nhs] =
-      (kvm_handler){.start = c->nins, .end = c->nins, .parent = enclosing_handler(c, c->cn - 2)};
+  c->hs[c->nhs] = (kvm_handler){.start = c->nins, .end = c->nins, .parent = top(c)->outer};
   top(c)->handler = c->nhs++;
 }
 
@@ -1516,7 +1608,7 @@ static void op_delegate(comp *c) {
   if (f->kind != C_TRY) fail(c, KVM_ERR_MALFORMED, "delegate without try");
   uint32_t l = rd_u32(c);
   if (l >= c->cn - 1) invalid(c, "unknown label");
-  c->hs[f->handler].parent = enclosing_handler(c, c->cn - 2 - l);
+  c->hs[f->handler].parent = covering(&c->cs[c->cn - 2 - l]);
   op_end(c);
 }
 
@@ -1727,6 +1819,8 @@ static void instruction(comp *c, uint8_t op) {
       place_label(c, &f->loop_base, &f->hdr_block);
       f->loop_pc = c->nins;
       f->hdr_len = NONE;
+      c->loops = grow(c, c->loops, &c->loopcap, sizeof *c->loops, c->nloops + 1);
+      c->loops[c->nloops++] = c->cn - 1;
     }
     return;
   }
@@ -1856,7 +1950,7 @@ static void instruction(comp *c, uint8_t op) {
     return;
   case 0x20: { /* local.get */
     uint32_t x = rd_local(c);
-    entry *e = push(c, c->ltypes[x]);
+    entry *e = push(c, local_type(c, x));
     if (c->reach) {
       e->kind = E_LOCAL;
       e->slot = x;
@@ -2015,28 +2109,35 @@ static void instruction(comp *c, uint8_t op) {
 
 /* ---- the function ------------------------------------------------------- */
 
-static void read_locals(comp *c) {
+/* Reads the body's local declarations: each group kept, and the types of
+ * the first locals spelled out (the parameters', DENSE_LOCALS, or four per
+ * byte of the body: what it can pay for), so that only a body declaring far
+ * more locals than it has bytes looks some up in its groups. */
+static void read_locals(comp *c, size_t body_len) {
   uint32_t groups = rd_u32(c);
   uint64_t total = c->ft->nparams;
-  const uint8_t *save = c->r.p;
   for (uint32_t g = 0; g < groups; g++) {
     uint32_t n = rd_u32(c);
     total += n;
     if (total > MAX_LOCALS) fail(c, KVM_ERR_MALFORMED, "too many locals");
-    valtype_after(c, rd_u8(c));
+    uint8_t t = valtype_after(c, rd_u8(c));
+    if (n == 0) continue;
+    c->groups = grow(c, c->groups, &c->gcap, sizeof *c->groups, c->ngroups + 1);
+    c->groups[c->ngroups++] = (lgroup){(uint32_t)total, t};
   }
   c->nlocals = (uint32_t)total;
-  c->ltypes = malloc(total ? total : 1);
-  c->written = calloc(total ? total : 1, 1);
+  uint64_t dense = body_len * 4 > DENSE_LOCALS ? body_len * 4 : DENSE_LOCALS;
+  if (dense < c->ft->nparams) dense = c->ft->nparams;
+  c->ndense = c->nlocals < dense ? c->nlocals : (uint32_t)dense;
+  c->ltypes = malloc(c->ndense ? c->ndense : 1);
+  c->written = calloc(c->ndense ? c->ndense : 1, 1);
   if (!c->ltypes || !c->written) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
   for (uint32_t i = 0; i < c->ft->nparams; i++) c->ltypes[i] = (uint8_t)c->ft->params[i];
-  c->r.p = save;
   uint32_t at = c->ft->nparams;
-  for (uint32_t g = 0; g < groups; g++) {
-    uint32_t n = rd_u32(c);
-    uint8_t t = valtype_after(c, rd_u8(c));
-    memset(c->ltypes + at, t, n);
-    at += n;
+  for (uint32_t g = 0; g < c->ngroups && at < c->ndense; g++) {
+    uint32_t end = c->groups[g].end < c->ndense ? c->groups[g].end : c->ndense;
+    memset(c->ltypes + at, c->groups[g].type, end - at);
+    at = end;
   }
 }
 
@@ -2208,7 +2309,7 @@ static void compile_body(comp *c, kvm_funcdef *def) {
   /* allocated first: recursive calls name it */
   c->code = calloc(1, sizeof *c->code);
   if (!c->code) fail(c, KVM_ERR_RESOURCE, "out of memory compiling function");
-  read_locals(c);
+  read_locals(c, def->body_len);
   ctrl *f = push_ctrl(c, C_FUNC);
   f->nr = c->ft->nresults;
   f->results = c->ft->results;
@@ -2218,6 +2319,8 @@ static void compile_body(comp *c, kvm_funcdef *def) {
   c->prologue = true;
   for (;;) {
     c->cur_off = (uint32_t)kvm_reader_offset(&c->r);
+    if (kvm_deadline_passed(c->dl, 1)) fail(c, KVM_ERR_TIMEOUT, "deadline exceeded compiling");
+    if (c->sh > c->lazy_lo + LAZY_OPERANDS) bound_lazy(c);
     uint8_t op = rd_u8(c);
     bool opens = (op >= 0x02 && op <= 0x04) || op == 0x06 || op == 0x1f;
     c->depth_after = c->cn + (op == 0x0b || op == 0x18 ? -1u : opens ? 1 : 0);
@@ -2255,21 +2358,24 @@ static void compile_body(comp *c, kvm_funcdef *def) {
   /* Published once: with lazy loading two threads may compile the same body,
    * and the one that loses frees its copy (nothing else has seen it). */
   struct kvm_code *none = NULL;
-  if (!__atomic_compare_exchange_n(&def->code, &none, code, false, __ATOMIC_ACQ_REL,
-                                   __ATOMIC_ACQUIRE))
+  if (__atomic_compare_exchange_n(&def->code, &none, code, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE))
+    __atomic_add_fetch(&c->m->compiled_ins, code->nins, __ATOMIC_RELAXED);
+  else
     kvm_code_free(code);
 }
 
-struct kvm_code *kvm_function_code(const kvm_module *m, kvm_funcdef *def, kvm_error *err) {
+struct kvm_code *kvm_function_code(const kvm_module *m, kvm_funcdef *def, kvm_deadline *dl,
+                                   kvm_error *err) {
   struct kvm_code *code = __atomic_load_n(&def->code, __ATOMIC_ACQUIRE);
   if (code) return code;
   /* only the bodies' compiled code is filled in later; the rest of a loaded
    * module never changes */
-  if (!kvm_compile_function((kvm_module *)m, (uint32_t)(def - m->funcs), err)) return NULL;
+  if (!kvm_compile_function((kvm_module *)m, (uint32_t)(def - m->funcs), dl, err)) return NULL;
   return __atomic_load_n(&def->code, __ATOMIC_ACQUIRE);
 }
 
-bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
+bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_deadline *dl, kvm_error *err) {
   kvm_funcdef *def = &m->funcs[i];
   comp *c = calloc(1, sizeof *c);
   if (!c) {
@@ -2279,6 +2385,7 @@ bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
   }
   c->m = m;
   c->fidx = m->nfunc_imports + i;
+  c->dl = dl;
   c->err = err;
   c->r.base = m->bytes;
   c->r.p = def->body;
@@ -2293,6 +2400,9 @@ bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
     return false;
   }
   c->ft = &m->types[def->type_index];
+  uint64_t limit = m->code_bytes * INS_PER_BYTE + INS_BASE,
+           done = __atomic_load_n(&m->compiled_ins, __ATOMIC_RELAXED);
+  c->max_ins = done < limit ? limit - done : 0;
   bool ok = true;
   if (setjmp(c->fail) == 0) {
     compile_body(c, def);
@@ -2311,7 +2421,9 @@ bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err) {
   free(c->st);
   free(c->cs);
   free(c->ltypes);
+  free(c->groups);
   free(c->written);
+  free(c->loops);
   free(c->depths);
   free(c->pend);
   free(c->label_brs);

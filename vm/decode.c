@@ -12,6 +12,7 @@
 typedef struct dec {
   kvm_module *m;
   kvm_reader r;
+  kvm_deadline *dl; /* NULL: no deadline */
   kvm_error *err;
   const char *section; /* e.g. "global section" */
   const char *item;    /* e.g. "global" */
@@ -151,6 +152,16 @@ static bool name(dec *d, const uint8_t **s, uint32_t *n) {
   if (!kvm_read_bytes(&d->r, *n, s)) return read_failed(d);
   if (!utf8_valid(*s, *n)) return malformed_at(d, at, "malformed UTF-8 encoding");
   return true;
+}
+
+/* Each item of a section is some work towards the deadline's next check. */
+static bool on_time(dec *d) {
+  if (!kvm_deadline_passed(d->dl, 1)) return true;
+  if (!d->failed) {
+    kvm_set_error(d->err, KVM_ERR_TIMEOUT, "deadline exceeded loading the module (%s)", d->section);
+    d->failed = true;
+  }
+  return false;
 }
 
 static bool oom(dec *d) {
@@ -310,14 +321,6 @@ static bool tag_type(dec *d, uint32_t *type_index) {
   return true;
 }
 
-static bool add_tag(dec *d, uint32_t type_index) {
-  kvm_module *m = d->m;
-  m->tag_types = grow_array(d, m->tag_types, m->ntags + 1, sizeof *m->tag_types);
-  if (!m->tag_types) return false;
-  m->tag_types[m->ntags++] = type_index;
-  return true;
-}
-
 static bool ensure_declared(dec *d) {
   kvm_module *m = d->m;
   if (m->func_declared || m->nfuncs == 0) return true;
@@ -420,6 +423,39 @@ static bool const_expr(dec *d, kvm_valtype want, kvm_constexpr *out) {
 
 /* ---- sections --------------------------------------------------------- */
 
+/* An implementation limit, the JS API's: a function type's parameters and
+ * results each. Every instruction that names a type costs time in its
+ * arity, so this keeps validation linear in the module's size. */
+#define MAX_ARITY 1000
+
+static bool over_arity(dec *d, size_t at, const char *what, uint32_t n) {
+  if (!d->failed) {
+    kvm_set_error(d->err, KVM_ERR_RESOURCE,
+                  "too many %s: %u, the engine allows %u (type section, type %u, offset 0x%zx)",
+                  what, n, MAX_ARITY, d->index, at);
+    d->failed = true;
+  }
+  return false;
+}
+
+/* Room for n more entries in each index space, before the import section
+ * fills them one by one, so that a long import section is not a long run
+ * of reallocations. */
+static bool reserve_imports(dec *d, uint32_t n) {
+  kvm_module *m = d->m;
+  if (n == 0) return true;
+  m->func_types = grow_array(d, m->func_types, n, sizeof *m->func_types);
+  if (!m->func_types) return false;
+  m->tables = grow_array(d, m->tables, n, sizeof *m->tables);
+  if (!m->tables) return false;
+  m->mems = grow_array(d, m->mems, n, sizeof *m->mems);
+  if (!m->mems) return false;
+  m->global_types = grow_array(d, m->global_types, n, sizeof *m->global_types);
+  if (!m->global_types) return false;
+  m->tag_types = grow_array(d, m->tag_types, n, sizeof *m->tag_types);
+  return m->tag_types != NULL;
+}
+
 static bool type_section(dec *d) {
   kvm_module *m = d->m;
   uint32_t n = 0;
@@ -433,9 +469,10 @@ static bool type_section(dec *d) {
     uint8_t form = 0;
     d->index = i;
     m->ntypes = i + 1;
-    if (!type_byte(d, &form)) return false;
+    if (!on_time(d) || !type_byte(d, &form)) return false;
     if (form != 0x60) return malformed_at(d, at, "malformed function type 0x%02x", form);
     if (!len32(d, &t->nparams)) return false;
+    if (t->nparams > MAX_ARITY) return over_arity(d, at, "parameters", t->nparams);
     if (t->nparams) {
       t->params = malloc(t->nparams * sizeof *t->params);
       if (!t->params) return oom(d);
@@ -443,6 +480,7 @@ static bool type_section(dec *d) {
     for (uint32_t k = 0; k < t->nparams; k++)
       if (!valtype(d, &t->params[k])) return false;
     if (!len32(d, &t->nresults)) return false;
+    if (t->nresults > MAX_ARITY) return over_arity(d, at, "results", t->nresults);
     if (t->nresults) {
       t->results = malloc(t->nresults * sizeof *t->results);
       if (!t->results) return oom(d);
@@ -458,7 +496,7 @@ static bool import_section(dec *d) {
   uint32_t n = 0;
   if (!len32(d, &n)) return false;
   m->imports = new_array(d, n, sizeof *m->imports);
-  if (n && !m->imports) return false;
+  if (n && (!m->imports || !reserve_imports(d, n))) return false;
   d->item = "import";
   for (uint32_t i = 0; i < n; i++) {
     kvm_import *im = &m->imports[i];
@@ -467,6 +505,7 @@ static bool import_section(dec *d) {
     uint8_t kind = 0;
     d->index = i;
     m->nimports = i + 1;
+    if (!on_time(d)) return false;
     if (!name(d, &s, &len) || !(im->module = copy_name(d, s, len))) return false;
     im->module_len = len;
     if (!name(d, &s, &len) || !(im->name = copy_name(d, s, len))) return false;
@@ -479,16 +518,12 @@ static bool import_section(dec *d) {
       if (!u32(d, &im->type_index)) return false;
       if (im->type_index >= m->ntypes)
         return invalid_at(d, at + 1, "unknown type %u", im->type_index);
-      m->func_types = grow_array(d, m->func_types, m->nfuncs + 1, sizeof *m->func_types);
-      if (!m->func_types) return false;
       m->func_types[m->nfuncs++] = im->type_index;
       m->nfunc_imports++;
       break;
     case KVM_EXTERN_TABLE:
       im->kind = KVM_EXTERN_TABLE;
       if (!table_type(d, &im->table)) return false;
-      m->tables = grow_array(d, m->tables, m->ntables + 1, sizeof *m->tables);
-      if (!m->tables) return false;
       m->tables[m->ntables++] = im->table;
       m->ntable_imports++;
       break;
@@ -496,22 +531,19 @@ static bool import_section(dec *d) {
       im->kind = KVM_EXTERN_MEMORY;
       if (!memory_type(d, &im->memory)) return false;
       if (m->nmems > 0) return invalid_at(d, at, "multiple memories");
-      m->mems = grow_array(d, m->mems, m->nmems + 1, sizeof *m->mems);
-      if (!m->mems) return false;
       m->mems[m->nmems++] = im->memory;
       m->nmem_imports++;
       break;
     case KVM_EXTERN_GLOBAL:
       im->kind = KVM_EXTERN_GLOBAL;
       if (!global_type(d, &im->global)) return false;
-      m->global_types = grow_array(d, m->global_types, m->nglobals + 1, sizeof *m->global_types);
-      if (!m->global_types) return false;
       m->global_types[m->nglobals++] = im->global;
       m->nglobal_imports++;
       break;
     case KVM_EXTERN_TAG:
       im->kind = KVM_EXTERN_TAG;
-      if (!tag_type(d, &im->type_index) || !add_tag(d, im->type_index)) return false;
+      if (!tag_type(d, &im->type_index)) return false;
+      m->tag_types[m->ntags++] = im->type_index;
       m->ntag_imports++;
       break;
     default:
@@ -533,7 +565,7 @@ static bool function_section(dec *d) {
     uint32_t t = 0;
     size_t at = here(d);
     d->index = m->nfunc_imports + i;
-    if (!u32(d, &t)) return false;
+    if (!on_time(d) || !u32(d, &t)) return false;
     if (t >= m->ntypes) return invalid_at(d, at, "unknown type %u", t);
     m->funcs[i].type_index = t;
     m->func_types[m->nfuncs++] = t;
@@ -550,7 +582,7 @@ static bool table_section(dec *d) {
   d->item = "table";
   for (uint32_t i = 0; i < n; i++) {
     d->index = m->ntables;
-    if (!table_type(d, &m->tables[m->ntables])) return false;
+    if (!on_time(d) || !table_type(d, &m->tables[m->ntables])) return false;
     m->ntables++;
   }
   return true;
@@ -574,13 +606,16 @@ static bool memory_section(dec *d) {
 }
 
 static bool tag_section(dec *d) {
+  kvm_module *m = d->m;
   uint32_t n = 0;
   if (!len32(d, &n)) return false;
+  m->tag_types = grow_array(d, m->tag_types, (size_t)m->ntags + n, sizeof *m->tag_types);
+  if (n && !m->tag_types) return false;
   d->item = "tag";
   for (uint32_t i = 0; i < n; i++) {
-    uint32_t t = 0;
-    d->index = d->m->ntags;
-    if (!tag_type(d, &t) || !add_tag(d, t)) return false;
+    d->index = m->ntags;
+    if (!on_time(d) || !tag_type(d, &m->tag_types[m->ntags])) return false;
+    m->ntags++;
   }
   return true;
 }
@@ -597,7 +632,7 @@ static bool global_section(dec *d) {
   for (uint32_t i = 0; i < n; i++) {
     kvm_global_def *g = &m->globals[i];
     d->index = m->nglobals;
-    if (!global_type(d, &g->type)) return false;
+    if (!on_time(d) || !global_type(d, &g->type)) return false;
     if (!const_expr(d, g->type.type, &g->init)) return false;
     m->global_types[m->nglobals++] = g->type;
   }
@@ -625,6 +660,7 @@ static bool export_section(dec *d) {
     const char *what = "";
     d->index = i;
     m->nexports = i + 1;
+    if (!on_time(d)) return false;
     if (!name(d, &s, &len) || !(e->name = copy_name(d, s, len))) return false;
     e->name_len = len;
     size_t at = here(d);
@@ -694,7 +730,7 @@ static bool elem_func_indices(dec *d, kvm_elemseg *e) {
   for (uint32_t k = 0; k < e->count; k++) {
     size_t at = here(d);
     uint32_t f = 0;
-    if (!u32(d, &f)) return false;
+    if (!on_time(d) || !u32(d, &f)) return false;
     if (f >= m->nfuncs) return invalid_at(d, at, "unknown function %u", f);
     if (!declare_func(d, f)) return false;
     e->inits[k].code = w;
@@ -723,7 +759,7 @@ static bool element_section(dec *d) {
     uint32_t flags = 0;
     d->index = i;
     m->nelems = i + 1;
-    if (!u32(d, &flags)) return false;
+    if (!on_time(d) || !u32(d, &flags)) return false;
     if (flags > 7) return malformed_at(d, at, "malformed elements segment kind %u", flags);
     bool passive_or_declarative = flags & 1, explicit_table = flags & 2, exprs = flags & 4;
     e->mode = !passive_or_declarative ? KVM_SEG_ACTIVE
@@ -759,7 +795,7 @@ static bool element_section(dec *d) {
     }
     if (exprs) {
       for (uint32_t k = 0; k < e->count; k++)
-        if (!const_expr(d, e->type, &e->inits[k])) return false;
+        if (!on_time(d) || !const_expr(d, e->type, &e->inits[k])) return false;
     } else if (!elem_func_indices(d, e)) {
       return false;
     }
@@ -788,10 +824,11 @@ static bool code_section(dec *d) {
     kvm_funcdef *f = &m->funcs[i];
     uint32_t size = 0;
     d->index = m->nfunc_imports + i;
-    if (!len32(d, &size)) return false;
+    if (!on_time(d) || !len32(d, &size)) return false;
     f->body_offset = here(d);
     if (!kvm_read_bytes(&d->r, size, &f->body)) return read_failed(d);
     f->body_len = size;
+    m->code_bytes += size;
   }
   return true;
 }
@@ -814,7 +851,7 @@ static bool data_section(dec *d) {
     d->index = i;
     m->ndatas = i + 1;
     at = here(d);
-    if (!u32(d, &flags)) return false;
+    if (!on_time(d) || !u32(d, &flags)) return false;
     if (flags > 2) return malformed_at(d, at, "malformed data segment kind %u", flags);
     s->mode = flags == 1 ? KVM_SEG_PASSIVE : KVM_SEG_ACTIVE;
     if (s->mode == KVM_SEG_ACTIVE) {
@@ -874,8 +911,8 @@ static bool section(dec *d, uint8_t id, const uint8_t *end) {
   return false;
 }
 
-bool kvm_decode(kvm_module *m, kvm_error *err) {
-  dec d = {.m = m, .err = err, .section = "module"};
+bool kvm_decode(kvm_module *m, kvm_deadline *dl, kvm_error *err) {
+  dec d = {.m = m, .dl = dl, .err = err, .section = "module"};
   d.r.base = d.r.p = m->bytes;
   d.r.end = m->bytes + m->len;
   const uint8_t *magic, *version;
@@ -907,6 +944,7 @@ bool kvm_decode(kvm_module *m, kvm_error *err) {
       last_rank = section_rank(id);
     }
     d.section = section_name(id);
+    if (!on_time(&d)) return false;
     if (id == SEC_CODE) seen_code = true;
     if (id == SEC_DATA) seen_data = true;
     /* reads stop at the section's end: what runs past it is cut short */

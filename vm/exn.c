@@ -1,5 +1,6 @@
-/* exn.c — the store's exception heap: allocation of exceptions, and a
- * mark-and-sweep collection that frees those nothing can reach any more. */
+/* exn.c — the store's exception heap: allocation of exceptions, counted
+ * against the store's memory limit, and a mark-and-sweep collection that
+ * frees those nothing can reach any more. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -46,6 +47,8 @@ static void mark_slots(marker *mk, const kvm_slot *v, size_t n) {
   for (size_t i = 0; i < n; i++) mark_ptr(mk, v[i].ref);
 }
 
+static void mark_saved(void *mk, const void *p) { mark_ptr(mk, p); }
+
 static void mark_roots(marker *mk, const kvm_slot *top) {
   kvm_store *s = mk->s;
   if (s->stack && top) mark_slots(mk, s->stack, (size_t)(top - s->stack));
@@ -73,6 +76,13 @@ static void mark_roots(marker *mk, const kvm_slot *top) {
     }
     }
   }
+  kvm_snapshot_roots(s, mark_saved, mk);
+}
+
+/* What an exception of n values holds of the store's memory: itself and
+ * its place in the heap. */
+static uint64_t exn_bytes(uint32_t n) {
+  return sizeof(kvm_exn) + (uint64_t)n * sizeof(kvm_slot) + sizeof(kvm_exn *);
 }
 
 static bool collect(kvm_store *s, const kvm_slot *vals, uint32_t n, const kvm_slot *top) {
@@ -93,32 +103,51 @@ static bool collect(kvm_store *s, const kvm_slot *vals, uint32_t n, const kvm_sl
       e->marked = false;
       s->exns[keep++] = e;
     } else {
+      kvm_store_release(s, exn_bytes(e->n));
       free(e);
     }
   }
-  s->nexns = keep;
+  s->nexns = s->gc_kept = keep;
   s->gc_at = keep * 2 > GC_MIN ? keep * 2 : GC_MIN;
   return true;
 }
 
-kvm_exn *kvm_exn_new(kvm_store *s, kvm_tag *tag, const kvm_slot *vals, const kvm_slot *top) {
+/* A heap at the store's memory limit is collected before the new exception
+ * is refused, if a quarter of what the last collection kept (or of GC_MIN)
+ * was made since: that bounds the collections, each of which scans the
+ * value stack and the heap, to one per so many throws. */
+kvm_exn *kvm_exn_new(kvm_store *s, kvm_tag *tag, const kvm_slot *vals, const kvm_slot *top,
+                     kvm_trap_kind *why) {
   uint32_t n = tag->type->nparams;
+  uint64_t bytes = exn_bytes(n);
+  *why = KVM_TRAP_HOST;
   if (s->nexns >= s->gc_at && s->nexns >= GC_MIN && !collect(s, vals, n, top)) return NULL;
+  if (!kvm_store_charge(s, bytes)) {
+    size_t made = s->nexns - s->gc_kept, kept = s->gc_kept > GC_MIN ? s->gc_kept : GC_MIN;
+    if (made >= kept / 4 && !collect(s, vals, n, top)) return NULL;
+    if (!kvm_store_charge(s, bytes)) {
+      *why = KVM_TRAP_MEMORY_LIMIT;
+      return NULL;
+    }
+  }
   if (s->nexns == s->cap_exns) {
     size_t cap = s->cap_exns ? s->cap_exns * 2 : GC_MIN;
     kvm_exn **exns = realloc(s->exns, cap * sizeof *exns);
-    if (!exns) return NULL;
+    if (!exns) goto release;
     s->exns = exns;
     s->cap_exns = cap;
   }
   kvm_exn *e = malloc(sizeof *e + (size_t)n * sizeof(kvm_slot));
-  if (!e) return NULL;
+  if (!e) goto release;
   e->tag = tag;
   e->n = n;
   e->marked = false;
   if (n) memcpy(e->vals, vals, (size_t)n * sizeof *vals);
   s->exns[s->nexns++] = e;
   return e;
+release:
+  kvm_store_release(s, bytes);
+  return NULL;
 }
 
 bool kvm_exn_live(const kvm_store *s, const void *p) {
@@ -131,5 +160,5 @@ void kvm_exn_free_all(kvm_store *s) {
   for (size_t i = 0; i < s->nexns; i++) free(s->exns[i]);
   free(s->exns);
   s->exns = NULL;
-  s->nexns = s->cap_exns = 0;
+  s->nexns = s->cap_exns = s->gc_kept = 0;
 }

@@ -122,6 +122,15 @@ static bool oom(kvm_error *err, const char *what) {
   return false;
 }
 
+static bool over_limit(kvm_store *s, kvm_error *err, const char *what, uint64_t bytes) {
+  kvm_set_error(err, KVM_ERR_RESOURCE,
+                "memory limit exceeded: %s needs %llu bytes, the store holds %llu of the %llu it "
+                "allows",
+                what, (unsigned long long)bytes, (unsigned long long)s->memory_used,
+                (unsigned long long)s->max_memory_bytes);
+  return false;
+}
+
 /* Checked before anything is allocated, so that a module that cannot link
  * leaves nothing behind in the store. */
 static bool check_imports(const kvm_module *m, const kvm_extern *imports, size_t nimports,
@@ -230,8 +239,14 @@ static bool init_elems(kvm_instance *inst, kvm_error *err) {
   for (uint32_t i = 0; i < m->nelems; i++) {
     const kvm_elemseg *e = &m->elems[i];
     if (e->mode != KVM_SEG_PASSIVE || e->count == 0) continue;
-    inst->elem_refs[i] = malloc(e->count * sizeof(void *));
-    if (!inst->elem_refs[i]) return oom(err, "element segments");
+    uint64_t bytes = (uint64_t)e->count * sizeof(void *);
+    if (!kvm_store_charge(inst->store, bytes))
+      return over_limit(inst->store, err, "a passive element segment", bytes);
+    inst->elem_refs[i] = malloc((size_t)bytes);
+    if (!inst->elem_refs[i]) {
+      kvm_store_release(inst->store, bytes);
+      return oom(err, "element segments");
+    }
     for (uint32_t k = 0; k < e->count; k++)
       inst->elem_refs[i][k] = eval_const(inst, &e->inits[k]).ref;
     inst->elem_lens[i] = e->count;
@@ -276,13 +291,33 @@ static void *alloc_array(size_t n, size_t size, bool *ok) {
   return p;
 }
 
+/* What an instance of m holds of its store's memory, besides the tables
+ * and memories it creates and its passive element segments. */
+static uint64_t instance_bytes(const kvm_module *m) {
+  uint64_t ndef = m->nfuncs - m->nfunc_imports;
+  return sizeof(kvm_instance) + (uint64_t)m->nfuncs * sizeof(kvm_func *) + ndef * sizeof(kvm_func) +
+         (uint64_t)m->ntables * sizeof(kvm_table *) + (uint64_t)m->nmems * sizeof(kvm_memory *) +
+         (uint64_t)m->nglobals * sizeof(kvm_global *) +
+         (uint64_t)(m->nglobals - m->nglobal_imports) * sizeof(kvm_global) +
+         (uint64_t)m->ntags * sizeof(kvm_tag *) +
+         (uint64_t)(m->ntags - m->ntag_imports) * sizeof(kvm_tag) +
+         (uint64_t)m->ntypes * sizeof(uint32_t) +
+         (uint64_t)m->nelems * (sizeof(void **) + sizeof(uint32_t)) + m->ndatas * sizeof(bool);
+}
+
 kvm_instance *kvm_instantiate(kvm_store *s, const kvm_module *m, const kvm_extern *imports,
                               size_t nimports, kvm_error *err) {
   kvm_error scratch;
   if (!err) err = &scratch;
   if (!check_imports(m, imports, nimports, err)) return NULL;
+  uint64_t bytes = instance_bytes(m);
+  if (!kvm_store_charge(s, bytes)) {
+    over_limit(s, err, "the instance's functions, globals and segments", bytes);
+    return NULL;
+  }
   kvm_instance *inst = calloc(1, sizeof *inst);
   if (!inst) {
+    kvm_store_release(s, bytes);
     oom(err, "instance");
     return NULL;
   }
@@ -303,6 +338,7 @@ kvm_instance *kvm_instantiate(kvm_store *s, const kvm_module *m, const kvm_exter
   inst->own_globals = alloc_array(m->nglobals - m->nglobal_imports, sizeof *inst->own_globals, &ok);
   if (!ok) {
     kvm_instance_destroy(inst);
+    kvm_store_release(s, bytes);
     oom(err, "instance");
     return NULL;
   }
@@ -310,6 +346,7 @@ kvm_instance *kvm_instantiate(kvm_store *s, const kvm_module *m, const kvm_exter
    * fails: a trapping initialisation may already have stored its functions
    * in an imported table. */
   if (!kvm_store_adopt(s, inst, KVM_OBJ_INSTANCE)) {
+    kvm_store_release(s, bytes);
     oom(err, "instance");
     return NULL;
   }

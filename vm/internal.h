@@ -147,6 +147,11 @@ struct kvm_module {
   /* Functions referenced outside function bodies (exports, elem segments,
    * global initialisers): only these may appear in ref.func in code. */
   uint8_t *func_declared; /* nfuncs flags */
+
+  /* Internal instructions its bodies compiled to so far (compile.c, atomic:
+   * lazy bodies compile during calls), against a limit in proportion to
+   * code_bytes, the bytes of all bodies. */
+  uint64_t compiled_ins, code_bytes;
 };
 
 /* ---- runtime objects, all owned by a store ----------------------------- */
@@ -205,10 +210,11 @@ static inline void kvm_dirty_range(kvm_memory *mem, uint64_t offset, uint64_t le
 }
 
 struct kvm_table {
-  void **elems;
-  uint32_t size;
+  void **elems; /* cap allocated, size in use */
+  uint32_t size, cap;
   kvm_valtype elem;
   kvm_limits limits;
+  kvm_store *store; /* owner, whose memory limits its allocation counts against */
 };
 
 struct kvm_global {
@@ -265,13 +271,26 @@ struct kvm_store {
   int64_t sample_ns;    /* and when it was taken */
   uint32_t sample_seed;
 
-  /* the exception heap (exn.c): every live kvm_exn, and the count at which
-   * the next allocation first collects the unreachable ones */
+  /* the exception heap (exn.c): every live kvm_exn, the count at which the
+   * next allocation first collects the unreachable ones, and how many the
+   * last collection kept */
   kvm_exn **exns;
-  size_t nexns, cap_exns, gc_at;
+  size_t nexns, cap_exns, gc_at, gc_kept;
 
-  /* memory limits */
-  uint64_t max_memory_bytes, growth_budget, grown_bytes;
+  /* the snapshots of the store's instances (snapshot.c): the exnrefs they
+   * keep are roots of the exception heap */
+  struct kvm_snapshot *snapshots;
+
+  /* canonical function types by hash (store.c): type id + 1 in each used
+   * entry, type_buckets a power of two at least twice ntypes */
+  uint32_t *type_index;
+  uint32_t type_buckets;
+
+  /* memory limits. memory_used is what the store holds for its guests,
+   * counted against max_memory_bytes: the sizes of its memories, the
+   * elements allocated for its tables, its live exceptions, and its
+   * instances' own records (kvm_store_charge) */
+  uint64_t max_memory_bytes, growth_budget, grown_bytes, memory_used;
   bool trap_on_memory_limit;
 
   /* frames the calls that follow may nest: at most cfg.max_call_depth, for
@@ -294,17 +313,45 @@ struct kvm_store {
 
 /* ---- calls between the vm's files ------------------------------------ */
 
-/* decode.c: sets err->kind to KVM_ERR_MALFORMED or KVM_ERR_INVALID. */
-bool kvm_decode(kvm_module *m, kvm_error *err);
+/* The time work outside the interpreter's loop may take (loading a module,
+ * compiling a body lazily during a call): a CLOCK_MONOTONIC time in ns (0 =
+ * none) and an interrupt flag that also stops it (NULL = none). The work
+ * counts down `countdown` and reads the clock when it runs out. */
+typedef struct kvm_deadline {
+  int64_t ns;
+  atomic_int *interrupt;
+  int32_t countdown;
+} kvm_deadline;
+
+/* store.c: CLOCK_MONOTONIC in ns; the time `seconds` from now for a
+ * kvm_deadline or a call's deadline_ns, 0 (none) when seconds is not
+ * positive or too far away to matter; and whether d has passed (or its
+ * interrupt came): kvm_deadline_passed counts `work` off the countdown and
+ * reads the clock (kvm_deadline_check) only when it runs out. */
+int64_t kvm_now_ns(void);
+int64_t kvm_deadline_after(double seconds);
+bool kvm_deadline_check(kvm_deadline *d);
+static inline bool kvm_deadline_passed(kvm_deadline *d, int32_t work) {
+  if (!d || (d->countdown -= work) > 0) return false;
+  return kvm_deadline_check(d);
+}
+
+/* decode.c: sets err->kind to KVM_ERR_MALFORMED or KVM_ERR_INVALID (or
+ * KVM_ERR_RESOURCE past an implementation limit, KVM_ERR_TIMEOUT past dl,
+ * which may be NULL). */
+bool kvm_decode(kvm_module *m, kvm_deadline *dl, kvm_error *err);
 
 /* compile.c: validates and compiles the body of defined function `i`
  * (0-based among defined functions). On failure fills err (KVM_ERR_INVALID,
- * or KVM_ERR_MALFORMED for encoding errors inside the body). */
-bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_error *err);
-/* compile.c: def's code, compiled first if its module was loaded lazily and
- * nobody called it yet; NULL, with err, if the body is invalid. Safe to call
- * from several threads on the same module. */
-struct kvm_code *kvm_function_code(const kvm_module *m, kvm_funcdef *def, kvm_error *err);
+ * or KVM_ERR_MALFORMED for encoding errors inside the body, KVM_ERR_RESOURCE
+ * out of memory or past an implementation limit, KVM_ERR_TIMEOUT when dl,
+ * which may be NULL, passed). */
+bool kvm_compile_function(kvm_module *m, uint32_t i, kvm_deadline *dl, kvm_error *err);
+/* compile.c: def's code, compiled first (under dl, as above) if its module
+ * was loaded lazily and nobody called it yet; NULL, with err, if it could
+ * not be. Safe to call from several threads on the same module. */
+struct kvm_code *kvm_function_code(const kvm_module *m, kvm_funcdef *def, kvm_deadline *dl,
+                                   kvm_error *err);
 void kvm_code_free(struct kvm_code *code);
 
 /* interp.c: runs f with its arguments in slots[0..nparams) and leaves its
@@ -313,16 +360,22 @@ void kvm_code_free(struct kvm_code *code);
  * trap on a trap. */
 bool kvm_interp_call(kvm_store *s, kvm_func *f, kvm_slot *slots, kvm_trap *trap);
 
-/* instance.c / memory.c: growth through the store's limiter. Returns the old
- * size in pages or -1; sets *limit_trap when the store wants a trap instead. */
+/* memory.c: growth by the guest, through the store's limits (its cap and
+ * the call's growth budget). Returns the old size (pages, elements) or -1;
+ * sets *limit_trap when the store wants a trap instead. */
 int64_t kvm_memory_grow_limited(kvm_store *s, kvm_memory *mem, uint64_t delta_pages,
                                 bool *limit_trap);
-int64_t kvm_table_grow_internal(kvm_table *t, uint32_t delta, void *init);
+int64_t kvm_table_grow_limited(kvm_table *t, uint32_t delta, void *init, bool *limit_trap);
 
 /* store.c: every runtime object is registered with the store that frees it.
  * On failure (out of memory) the object is destroyed and false returned. */
 enum { KVM_OBJ_FUNC, KVM_OBJ_TABLE, KVM_OBJ_MEMORY, KVM_OBJ_GLOBAL, KVM_OBJ_INSTANCE, KVM_OBJ_TAG };
 bool kvm_store_adopt(kvm_store *s, void *obj, uint8_t kind);
+/* store.c: counts `bytes` more held for the guests against the store's
+ * max_memory_bytes; false (and nothing counted) past it. Release gives
+ * bytes back. */
+bool kvm_store_charge(kvm_store *s, uint64_t bytes);
+void kvm_store_release(kvm_store *s, uint64_t bytes);
 
 /* memory.c: creation with the store's memory cap applied (err may be NULL),
  * and destruction by the store. */
@@ -338,10 +391,15 @@ void kvm_table_destroy(kvm_table *t);
 void kvm_instance_destroy(kvm_instance *inst);
 
 /* exn.c: a new exception of `tag` with payload vals (n = the tag's
- * parameter count), or NULL when out of memory. May first free unreachable
- * exceptions: the roots are the value stack below `top`, the store's globals
- * and tables, and vals itself. kvm_exn_free_all empties the heap. */
-kvm_exn *kvm_exn_new(kvm_store *s, kvm_tag *tag, const kvm_slot *vals, const kvm_slot *top);
+ * parameter count), or NULL with *why: KVM_TRAP_MEMORY_LIMIT past the
+ * store's max_memory_bytes, KVM_TRAP_HOST out of host memory. May first
+ * free unreachable exceptions: the roots are the value stack below `top`,
+ * the store's globals and tables, its snapshots' saved ones, and vals
+ * itself. kvm_exn_free_all empties the heap. */
+kvm_exn *kvm_exn_new(kvm_store *s, kvm_tag *tag, const kvm_slot *vals, const kvm_slot *top,
+                     kvm_trap_kind *why);
+/* snapshot.c: calls mark with each exnref the store's snapshots keep. */
+void kvm_snapshot_roots(const kvm_store *s, void (*mark)(void *ud, const void *p), void *ud);
 /* Whether p is an exception the store holds (to check an embedder's exnref). */
 bool kvm_exn_live(const kvm_store *s, const void *p);
 void kvm_exn_free_all(kvm_store *s);

@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "code.h"
 
@@ -19,6 +18,9 @@
 #endif
 
 #define SLICE 10000 /* instructions between clock and interrupt checks */
+/* A call zeroing more locals than this costs time fuel does not count:
+ * its body's first block checks the clock (and the sampler samples). */
+#define BIG_FRAME 4096
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -111,12 +113,6 @@ static inline uint32_t f32_bits(float f) {
   return b;
 }
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* kvm_store_new leaves every limit of s->cfg non-zero. Frame records are
  * allocated for cfg.max_call_depth; the embedder may lower the limit. */
 static uint32_t max_depth(const kvm_store *s) { return s->call_depth_limit; }
@@ -138,7 +134,7 @@ static bool ensure_stack(kvm_store *s) {
  * then hands out a new slice. */
 static kvm_trap_kind refill(kvm_store *s, int64_t *slice) {
   if (atomic_load_explicit(&s->interrupt, memory_order_relaxed)) return KVM_TRAP_INTERRUPTED;
-  if (s->deadline_ns && now_ns() >= s->deadline_ns) return KVM_TRAP_TIMEOUT;
+  if (s->deadline_ns && kvm_now_ns() >= s->deadline_ns) return KVM_TRAP_TIMEOUT;
   uint64_t deficit = (uint64_t)(-*slice);
   if (s->fuel_left < deficit) {
     s->fuel_left = 0;
@@ -167,7 +163,7 @@ static void sample(kvm_store *s, const frame *frames, uint32_t depth, const kvm_
                    int64_t slice) {
   uint64_t spent = s->fuel_limit - s->fuel_left - (uint64_t)slice;
   uint64_t ran = spent - s->sample_mark;
-  int64_t t = now_ns(), ns = t - s->sample_ns;
+  int64_t t = kvm_now_ns(), ns = t - s->sample_ns;
   s->sample_mark = spent;
   s->sample_ns = t;
   if (!ran) return;
@@ -187,6 +183,18 @@ static inline void zero_locals(kvm_slot *p, kvm_slot *end) {
     __asm__ volatile("");
   }
 }
+
+/* After a call zeroed a big frame: the slice goes back to the fuel left,
+ * so that the body's first block refills it (fuel stays exact), reading
+ * the clock and the interrupt flag. A body of a million locals called in a
+ * loop would otherwise zero gigabytes between two checks. */
+#define CHECK_BIG_FRAME(code)                                                                      \
+  do {                                                                                             \
+    if (UNLIKELY((code)->nlocals - (code)->nparams > BIG_FRAME) && slice > 0) {                    \
+      s->fuel_left += (uint64_t)slice;                                                             \
+      slice = 0;                                                                                   \
+    }                                                                                              \
+  } while (0)
 
 /* Calls host function f with its arguments in slots[0..nparams), leaving
  * the results in slots[0..nresults). inst is the calling instance. */
@@ -252,16 +260,28 @@ static bool call_host_at(kvm_store *s, kvm_func *f, kvm_instance *inst, kvm_slot
 }
 
 /* The code of def, compiled now if its module was loaded lazily (the slow
- * path of every call); NULL with an invalid-function trap if it does not
- * validate. */
-static const struct kvm_code *compile_lazily(const kvm_module *m, kvm_funcdef *def,
-                                             kvm_trap *trap) {
+ * path of every call), within the running call's deadline: NULL with the
+ * trap kind in *tk if it does not validate (KVM_TRAP_INVALID_FUNCTION), the
+ * deadline passes or an interrupt comes while it compiles, or memory runs
+ * out. */
+static const struct kvm_code *compile_lazily(kvm_store *s, const kvm_module *m, kvm_funcdef *def,
+                                             kvm_trap *trap, kvm_trap_kind *tk) {
+  const struct kvm_code *code = __atomic_load_n(&def->code, __ATOMIC_ACQUIRE);
+  if (code) return code;
   kvm_error err;
-  const struct kvm_code *code = kvm_function_code(m, def, &err);
-  if (!code)
-    kvm_set_trap(trap, err.kind == KVM_ERR_RESOURCE ? KVM_TRAP_HOST : KVM_TRAP_INVALID_FUNCTION,
-                 "%s", err.message);
-  return code;
+  kvm_deadline dl = {.ns = s->deadline_ns, .interrupt = &s->interrupt};
+  code = kvm_function_code(m, def, &dl, &err);
+  if (code) return code;
+  if (err.kind == KVM_ERR_TIMEOUT) {
+    *tk = atomic_load(&s->interrupt) ? KVM_TRAP_INTERRUPTED : KVM_TRAP_TIMEOUT;
+    kvm_set_trap(trap, *tk, "%s (compiling function %u)", kvm_trap_kind_name(*tk),
+                 m->nfunc_imports + (uint32_t)(def - m->funcs));
+  } else {
+    *tk = err.kind == KVM_ERR_INVALID || err.kind == KVM_ERR_MALFORMED ? KVM_TRAP_INVALID_FUNCTION
+                                                                       : KVM_TRAP_HOST;
+    kvm_set_trap(trap, *tk, "%s", err.message);
+  }
+  return NULL;
 }
 
 /* The innermost handler covering instruction pos: handlers are in the order
@@ -440,16 +460,17 @@ do_call:
   frames[depth++] = (frame){ip + 1, fp, cur};
 enter : {
   code = __atomic_load_n(&f->def->code, __ATOMIC_ACQUIRE);
-  if (UNLIKELY(!code) && !(code = compile_lazily(f->inst->module, f->def, trap))) {
+  if (UNLIKELY(!code) && !(code = compile_lazily(s, f->inst->module, f->def, trap, &tk))) {
     depth--;
     host_trap = true;
-    TRAP(KVM_TRAP_INVALID_FUNCTION);
+    goto trapped;
   }
   if (UNLIKELY(nfp + code->frame_size > stack_end)) {
     depth--;
     TRAP(KVM_TRAP_STACK_EXHAUSTED);
   }
   zero_locals(nfp + code->nparams, nfp + code->nlocals);
+  CHECK_BIG_FRAME(code);
   fp = nfp;
   cur = f;
   if (f->inst != inst) SWITCH_INSTANCE(f->inst);
@@ -872,11 +893,13 @@ dispatch:
     /* a = first payload slot, b = tag index. The frame's slots end the
      * value stack that the new exception's allocation may scan. */
     OP(THROW) {
-      ex = kvm_exn_new(s, inst->tags[ip->b], fp + ip->a, fp + cur->def->code->frame_size);
+      ex = kvm_exn_new(s, inst->tags[ip->b], fp + ip->a, fp + cur->def->code->frame_size, &tk);
       if (UNLIKELY(!ex)) {
-        kvm_set_trap(trap, KVM_TRAP_HOST, "out of host memory for an exception");
-        host_trap = true;
-        TRAP(KVM_TRAP_HOST);
+        if (tk == KVM_TRAP_HOST) {
+          kvm_set_trap(trap, KVM_TRAP_HOST, "out of host memory for an exception");
+          host_trap = true;
+        }
+        goto trapped;
       }
       goto do_throw;
     }
@@ -907,9 +930,9 @@ dispatch:
     OP(CALL_DEF) {
       kvm_funcdef *def = ip->k.ref;
       code = __atomic_load_n(&def->code, __ATOMIC_ACQUIRE);
-      if (UNLIKELY(!code) && !(code = compile_lazily(inst->module, def, trap))) {
+      if (UNLIKELY(!code) && !(code = compile_lazily(s, inst->module, def, trap, &tk))) {
         host_trap = true;
-        TRAP(KVM_TRAP_INVALID_FUNCTION);
+        goto trapped;
       }
       goto call_code;
     }
@@ -923,6 +946,7 @@ dispatch:
       frames[depth++] = (frame){ip + 1, fp, cur};
       cur = inst->funcs[ip->b];
       zero_locals(nfp + code->nparams, nfp + code->nlocals);
+      CHECK_BIG_FRAME(code);
       fp = nfp;
       ip = code->ins;
       ENTER_BODY();
@@ -1046,7 +1070,10 @@ dispatch:
 
     /* a = init value, a+1 = delta; the result replaces a; b = table */
     OP(TABLE_GROW) {
-      int64_t old = kvm_table_grow_internal(inst->tables[ip->b], fp[ip->a + 1].u32, fp[ip->a].ref);
+      bool limit_trap = false;
+      int64_t old = kvm_table_grow_limited(inst->tables[ip->b], fp[ip->a + 1].u32, fp[ip->a].ref,
+                                           &limit_trap);
+      if (limit_trap) TRAP(KVM_TRAP_MEMORY_LIMIT);
       SET_i32(fp[ip->a], old);
       NEXT();
     }
@@ -1129,12 +1156,13 @@ do_tail_call : {
     goto do_return;
   }
   code = __atomic_load_n(&f->def->code, __ATOMIC_ACQUIRE);
-  if (UNLIKELY(!code) && !(code = compile_lazily(f->inst->module, f->def, trap))) {
+  if (UNLIKELY(!code) && !(code = compile_lazily(s, f->inst->module, f->def, trap, &tk))) {
     host_trap = true;
-    TRAP(KVM_TRAP_INVALID_FUNCTION);
+    goto trapped;
   }
   if (UNLIKELY(fp + code->frame_size > stack_end)) TRAP(KVM_TRAP_STACK_EXHAUSTED);
   zero_locals(fp + code->nparams, fp + code->nlocals);
+  CHECK_BIG_FRAME(code);
   cur = f;
   if (f->inst != inst) SWITCH_INSTANCE(f->inst);
   ip = code->ins;
@@ -1228,9 +1256,9 @@ static void reset_metering(kvm_store *s) {
   s->fuel_used = 0;
   s->grown_bytes = 0;
   s->sample_mark = 0;
-  s->sample_ns = s->sampler ? now_ns() : 0;
+  s->sample_ns = s->sampler ? kvm_now_ns() : 0;
   atomic_store(&s->interrupt, 0);
-  s->deadline_ns = s->deadline_s > 0 ? now_ns() + (int64_t)(s->deadline_s * 1e9) : 0;
+  s->deadline_ns = kvm_deadline_after(s->deadline_s);
 }
 
 bool kvm_interp_call(kvm_store *s, kvm_func *f, kvm_slot *slots, kvm_trap *trap) {
@@ -1255,7 +1283,8 @@ bool kvm_interp_call(kvm_store *s, kvm_func *f, kvm_slot *slots, kvm_trap *trap)
   if (f->host) {
     ok = call_host(s, f, NULL, slots, trap);
   } else {
-    const struct kvm_code *code = compile_lazily(f->inst->module, f->def, trap);
+    kvm_trap_kind tk;
+    const struct kvm_code *code = compile_lazily(s, f->inst->module, f->def, trap, &tk);
     size_t base = s->stack_used;
     if (!code) {
       trap->func_index = f->index;

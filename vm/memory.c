@@ -16,9 +16,10 @@ static uint64_t max_pages(const kvm_limits *l) {
  * only a snapshot's restore shrinks a memory (zeroing what it gives up), so
  * only the malloc fallback must clear. A reserved memory's pages up to
  * `committed` are usable already: a shrink kept them. The malloc fallback
- * keeps the dirty map in front of the data in the same block. */
+ * keeps the dirty map in front of the data in the same block, allocated
+ * even for an empty memory: data is never NULL. */
 static bool commit(kvm_memory *mem, uint64_t new_size) {
-  if (new_size == mem->size) return true;
+  if (new_size == mem->size && mem->data) return true;
   if (mem->reserved) {
     if (new_size <= mem->committed) return true;
     if (mprotect(mem->data + mem->committed, (size_t)(new_size - mem->committed),
@@ -28,10 +29,10 @@ static bool commit(kvm_memory *mem, uint64_t new_size) {
     return true;
   }
   uint8_t *block = mem->data ? mem->data - KVM_DIRTY_MAP : NULL;
-  uint8_t *p = realloc(block, KVM_DIRTY_MAP + (size_t)new_size);
+  uint8_t *p = block ? realloc(block, KVM_DIRTY_MAP + (size_t)new_size)
+                     : calloc(1, KVM_DIRTY_MAP + (size_t)new_size);
   if (!p) return false;
-  if (!block) memset(p, 0, KVM_DIRTY_MAP);
-  memset(p + KVM_DIRTY_MAP + mem->size, 0, (size_t)(new_size - mem->size));
+  if (block) memset(p + KVM_DIRTY_MAP + mem->size, 0, (size_t)(new_size - mem->size));
   mem->data = p + KVM_DIRTY_MAP;
   return true;
 }
@@ -43,6 +44,7 @@ static bool commit(kvm_memory *mem, uint64_t new_size) {
 
 void kvm_memory_shrink(kvm_memory *mem, uint64_t new_size) {
   if (new_size >= mem->size) return;
+  kvm_store_release(mem->store, mem->size - new_size);
   uint8_t *map = mem->data - KVM_DIRTY_MAP;
   uint64_t keep = mem->reserved ? new_size + RETAIN : 0;
   if (keep > mem->size) keep = mem->size;
@@ -80,15 +82,16 @@ kvm_memory *kvm_memory_create(kvm_store *s, kvm_limits pages, kvm_error *err) {
     return NULL;
   }
   uint64_t bytes = pages.min * KVM_PAGE_SIZE;
-  if (bytes > s->max_memory_bytes) {
+  if (!kvm_store_charge(s, bytes)) {
     kvm_set_error(err, KVM_ERR_RESOURCE,
-                  "memory limit exceeded: %llu pages need %llu bytes, the store allows %llu",
+                  "memory limit exceeded: a memory of %llu pages needs %llu bytes, the store "
+                  "holds %llu of the %llu it allows",
                   (unsigned long long)pages.min, (unsigned long long)bytes,
-                  (unsigned long long)s->max_memory_bytes);
+                  (unsigned long long)s->memory_used, (unsigned long long)s->max_memory_bytes);
     return NULL;
   }
   kvm_memory *mem = calloc(1, sizeof *mem);
-  if (!mem) goto oom;
+  if (!mem) goto release;
   mem->limits = pages;
   mem->store = s;
   uint64_t reserve = max_pages(&pages) * KVM_PAGE_SIZE;
@@ -106,12 +109,13 @@ kvm_memory *kvm_memory_create(kvm_store *s, kvm_limits pages, kvm_error *err) {
   }
   if (!commit(mem, bytes)) {
     kvm_memory_destroy(mem);
-    goto oom;
+    goto release;
   }
   mem->size = bytes;
-  if (!kvm_store_adopt(s, mem, KVM_OBJ_MEMORY)) goto oom;
+  if (!kvm_store_adopt(s, mem, KVM_OBJ_MEMORY)) goto release;
   return mem;
-oom:
+release:
+  kvm_store_release(s, bytes);
   kvm_set_error(err, KVM_ERR_RESOURCE, "out of memory allocating a memory of %llu pages",
                 (unsigned long long)pages.min);
   return NULL;
@@ -125,24 +129,28 @@ void kvm_memory_destroy(kvm_memory *mem) {
   free(mem);
 }
 
+/* Whether the running call may grow the store's memories and tables by
+ * `bytes` more. */
+static bool within_budget(const kvm_store *s, uint64_t bytes) {
+  return s->grown_bytes <= s->growth_budget && bytes <= s->growth_budget - s->grown_bytes;
+}
+
 int64_t kvm_memory_grow_limited(kvm_store *s, kvm_memory *mem, uint64_t delta_pages,
                                 bool *limit_trap) {
   uint64_t old = mem->size / KVM_PAGE_SIZE;
   if (delta_pages == 0) return (int64_t)old;
   if (delta_pages > max_pages(&mem->limits) - old) return -1;
   uint64_t delta_bytes = delta_pages * KVM_PAGE_SIZE, new_size = mem->size + delta_bytes;
-  if (s) {
-    bool over_cap = new_size > s->max_memory_bytes;
-    bool over_budget =
-        s->growth_budget < s->grown_bytes || delta_bytes > s->growth_budget - s->grown_bytes;
-    if (over_cap || over_budget) {
-      if (limit_trap && s->trap_on_memory_limit) *limit_trap = true;
-      return -1;
-    }
+  if (!within_budget(s, delta_bytes) || !kvm_store_charge(s, delta_bytes)) {
+    if (limit_trap && s->trap_on_memory_limit) *limit_trap = true;
+    return -1;
   }
-  if (!commit(mem, new_size)) return -1;
+  if (!commit(mem, new_size)) {
+    kvm_store_release(s, delta_bytes);
+    return -1;
+  }
   mem->size = new_size;
-  if (s) s->grown_bytes += delta_bytes;
+  s->grown_bytes += delta_bytes;
   return (int64_t)old;
 }
 
@@ -160,23 +168,26 @@ bool kvm_memory_written(kvm_memory *mem, uint64_t offset, uint64_t len) {
 
 uint64_t kvm_memory_size(const kvm_memory *mem) { return mem->size; }
 
-/* The embedder's growth obeys the store's size cap but not the per-call
- * budget, which belongs to calls into the guest. */
+/* The embedder's growth obeys the store's cap but not the per-call budget,
+ * which belongs to calls into the guest. */
 int64_t kvm_memory_grow(kvm_memory *mem, uint64_t delta_pages) {
-  uint64_t old = mem->size / KVM_PAGE_SIZE;
+  uint64_t old = mem->size / KVM_PAGE_SIZE, delta_bytes = delta_pages * KVM_PAGE_SIZE;
   if (delta_pages > max_pages(&mem->limits) - old) return -1;
-  if (mem->store && mem->size + delta_pages * KVM_PAGE_SIZE > mem->store->max_memory_bytes)
+  if (!kvm_store_charge(mem->store, delta_bytes)) return -1;
+  if (!commit(mem, mem->size + delta_bytes)) {
+    kvm_store_release(mem->store, delta_bytes);
     return -1;
-  if (!commit(mem, mem->size + delta_pages * KVM_PAGE_SIZE)) return -1;
-  mem->size += delta_pages * KVM_PAGE_SIZE;
+  }
+  mem->size += delta_bytes;
   return (int64_t)old;
 }
 
 /* ---- tables ----------------------------------------------------------- */
 
 /* An implementation limit (80 MB of references) far above what real modules
- * use, so that a hostile module cannot make the host allocate gigabytes. */
+ * use; the store's memory limits apply below it. */
 #define TABLE_ELEMS_LIMIT 10000000u
+#define ELEM_BYTES ((uint64_t)sizeof(void *))
 
 static uint64_t table_max(const kvm_table *t) {
   return t->limits.has_max && t->limits.max < UINT32_MAX ? t->limits.max : UINT32_MAX;
@@ -195,22 +206,33 @@ kvm_table *kvm_table_create(kvm_store *s, kvm_valtype elem, kvm_limits limits, v
                   (unsigned long long)limits.min, TABLE_ELEMS_LIMIT);
     return NULL;
   }
+  uint64_t bytes = limits.min * ELEM_BYTES;
+  if (!kvm_store_charge(s, bytes)) {
+    kvm_set_error(err, KVM_ERR_RESOURCE,
+                  "memory limit exceeded: a table of %llu elements needs %llu bytes, the store "
+                  "holds %llu of the %llu it allows",
+                  (unsigned long long)limits.min, (unsigned long long)bytes,
+                  (unsigned long long)s->memory_used, (unsigned long long)s->max_memory_bytes);
+    return NULL;
+  }
   kvm_table *t = calloc(1, sizeof *t);
-  if (!t) goto oom;
+  if (!t) goto release;
   t->elem = elem;
   t->limits = limits;
+  t->store = s;
   if (limits.min) {
-    t->elems = malloc((size_t)limits.min * sizeof *t->elems);
+    t->elems = malloc((size_t)bytes);
     if (!t->elems) {
       free(t);
-      goto oom;
+      goto release;
     }
     for (uint64_t i = 0; i < limits.min; i++) t->elems[i] = init;
   }
-  t->size = (uint32_t)limits.min;
-  if (!kvm_store_adopt(s, t, KVM_OBJ_TABLE)) goto oom;
+  t->size = t->cap = (uint32_t)limits.min;
+  if (!kvm_store_adopt(s, t, KVM_OBJ_TABLE)) goto release;
   return t;
-oom:
+release:
+  kvm_store_release(s, bytes);
   kvm_set_error(err, KVM_ERR_RESOURCE, "out of memory allocating a table of %llu elements",
                 (unsigned long long)limits.min);
   return NULL;
@@ -221,18 +243,39 @@ void kvm_table_destroy(kvm_table *t) {
   free(t);
 }
 
-int64_t kvm_table_grow_internal(kvm_table *t, uint32_t delta, void *init) {
+/* Growth by the guest (`by_guest`: also within the call's growth budget)
+ * or the embedder. The store counts the elements allocated: a snapshot's
+ * restore makes a table smaller but keeps its elements for the next growth. */
+static int64_t table_grow(kvm_table *t, uint32_t delta, void *init, bool by_guest,
+                          bool *limit_trap) {
   uint32_t old = t->size;
   if (delta == 0) return old;
   if (delta > table_max(t) - old) return -1;
   uint64_t n = (uint64_t)old + delta;
   if (n > TABLE_ELEMS_LIMIT) return -1;
-  void **e = realloc(t->elems, (size_t)n * sizeof *e);
-  if (!e) return -1;
-  for (uint64_t i = old; i < n; i++) e[i] = init;
-  t->elems = e;
+  kvm_store *s = t->store;
+  uint64_t more = n > t->cap ? (n - t->cap) * ELEM_BYTES : 0;
+  if ((by_guest && !within_budget(s, delta * ELEM_BYTES)) || !kvm_store_charge(s, more)) {
+    if (limit_trap && s->trap_on_memory_limit) *limit_trap = true;
+    return -1;
+  }
+  if (more) {
+    void **e = realloc(t->elems, (size_t)n * sizeof *e);
+    if (!e) {
+      kvm_store_release(s, more);
+      return -1;
+    }
+    t->elems = e;
+    t->cap = (uint32_t)n;
+  }
+  for (uint64_t i = old; i < n; i++) t->elems[i] = init;
   t->size = (uint32_t)n;
+  if (by_guest) s->grown_bytes += delta * ELEM_BYTES;
   return old;
+}
+
+int64_t kvm_table_grow_limited(kvm_table *t, uint32_t delta, void *init, bool *limit_trap) {
+  return table_grow(t, delta, init, true, limit_trap);
 }
 
 /* The embedder's exnrefs cannot be checked against the store's exception
@@ -256,7 +299,8 @@ bool kvm_table_set(kvm_table *t, uint32_t i, void *ref) {
   return true;
 }
 
+/* Like kvm_memory_grow: the store's cap, not the per-call budget. */
 int64_t kvm_table_grow(kvm_table *t, uint32_t delta, void *init) {
   if (t->elem == KVM_EXNREF && init) return -1;
-  return kvm_table_grow_internal(t, delta, init);
+  return table_grow(t, delta, init, false, NULL);
 }

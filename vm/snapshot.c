@@ -1,6 +1,7 @@
 /* snapshot.c — an instance's state saved and put back: its memories (only the
  * blocks the dirty map says were written, both ways), globals, tables and
- * dropped segments, so that taking and restoring cost what was touched. */
+ * dropped segments, so that taking and restoring cost what was touched; and
+ * the exceptions the saved exnrefs keep alive while the snapshot lives. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -20,6 +21,10 @@ typedef struct table_copy {
 
 struct kvm_snapshot {
   kvm_instance *inst;
+  /* the store's list of snapshots, whose saved exnrefs are roots of its
+   * exception heap: linked once the snapshot is complete */
+  struct kvm_snapshot *prev, *next;
+  bool linked;
   mem_copy *mems;
   uint32_t nmems;
   table_copy *tables;
@@ -67,6 +72,14 @@ static bool copy_memory(mem_copy *c, kvm_memory *mem) {
 
 void kvm_snapshot_free(kvm_snapshot *snap) {
   if (!snap) return;
+  if (snap->linked) {
+    kvm_store *s = snap->inst->store;
+    if (snap->prev)
+      snap->prev->next = snap->next;
+    else
+      s->snapshots = snap->next;
+    if (snap->next) snap->next->prev = snap->prev;
+  }
   for (uint32_t i = 0; i < snap->nmems; i++) {
     mem_copy *c = &snap->mems[i];
     if (c->mem->snapshot == snap) {
@@ -130,6 +143,11 @@ kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err) {
     return NULL;
   }
   for (uint32_t i = 0; i < m->nglobals; i++) snap->globals[i] = inst->globals[i]->val;
+  kvm_store *s = inst->store;
+  snap->next = s->snapshots;
+  if (s->snapshots) s->snapshots->prev = snap;
+  s->snapshots = snap;
+  snap->linked = true;
   /* from here on the marks say what changed since this moment */
   for (uint32_t i = 0; i < snap->nmems; i++) {
     kvm_memory *mem = snap->mems[i].mem;
@@ -188,4 +206,19 @@ void kvm_snapshot_restore(kvm_snapshot *snap) {
   for (uint32_t i = 0; i < m->nglobals; i++) inst->globals[i]->val = snap->globals[i];
   if (m->ndatas) memcpy(inst->data_dropped, snap->data_dropped, m->ndatas * sizeof(bool));
   if (m->nelems) memcpy(inst->elem_lens, snap->elem_lens, m->nelems * sizeof(uint32_t));
+}
+
+/* The exceptions a restore would put back must outlive the guest's own
+ * references to them: the saved globals and table elements of exnref type. */
+void kvm_snapshot_roots(const kvm_store *s, void (*mark)(void *ud, const void *p), void *ud) {
+  for (const kvm_snapshot *snap = s->snapshots; snap; snap = snap->next) {
+    const kvm_instance *inst = snap->inst;
+    for (uint32_t i = 0; i < inst->module->nglobals; i++)
+      if (inst->globals[i]->type.type == KVM_EXNREF) mark(ud, snap->globals[i].ref);
+    for (uint32_t i = 0; i < snap->ntables; i++) {
+      const table_copy *c = &snap->tables[i];
+      if (c->table->elem == KVM_EXNREF)
+        for (uint32_t k = 0; k < c->size; k++) mark(ud, c->elems[k]);
+    }
+  }
 }

@@ -1,11 +1,13 @@
 /* store.c — stores: configuration, the list of objects each store owns,
- * canonical function types, metering and memory-limit settings, and the
- * error/trap helpers every vm file uses. */
+ * canonical function types, metering and memory-limit settings and what
+ * counts against the limit, deadlines, and the error/trap helpers every vm
+ * file uses. */
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 kvm_store *kvm_store_new(const kvm_config *cfg) {
   kvm_store *s = calloc(1, sizeof *s);
@@ -55,6 +57,7 @@ void kvm_store_free(kvm_store *s) {
     free(s->types[i].results);
   }
   free(s->types);
+  free(s->type_index);
   free(s->stack);
   free(s->samples);
   free(s);
@@ -83,6 +86,14 @@ bool kvm_store_adopt(kvm_store *s, void *obj, uint8_t kind) {
   return true;
 }
 
+bool kvm_store_charge(kvm_store *s, uint64_t bytes) {
+  if (bytes > s->max_memory_bytes || s->memory_used > s->max_memory_bytes - bytes) return false;
+  s->memory_used += bytes;
+  return true;
+}
+
+void kvm_store_release(kvm_store *s, uint64_t bytes) { s->memory_used -= bytes; }
+
 bool kvm_functype_equal(const kvm_functype *a, const kvm_functype *b) {
   return a->nparams == b->nparams && a->nresults == b->nresults &&
          (a->nparams == 0 || memcmp(a->params, b->params, a->nparams * sizeof *a->params) == 0) &&
@@ -101,12 +112,53 @@ static kvm_valtype *copy_types(const kvm_valtype *v, uint32_t n, bool *ok) {
   return c;
 }
 
-/* Linear search: stores see few distinct signatures, and ids are assigned
- * at instantiation, never on the call path. Returns UINT32_MAX when out of
- * memory; no real type gets that id, so such a function matches nothing. */
+static uint32_t type_hash(const kvm_functype *t) {
+  uint32_t h = 2166136261u;
+  h = (h ^ t->nparams) * 16777619u;
+  for (uint32_t i = 0; i < t->nparams; i++) h = (h ^ (uint32_t)t->params[i]) * 16777619u;
+  h = (h ^ t->nresults) * 16777619u;
+  for (uint32_t i = 0; i < t->nresults; i++) h = (h ^ (uint32_t)t->results[i]) * 16777619u;
+  return h;
+}
+
+/* The index entry of type t: the one holding its id + 1, or the empty one
+ * where it would go. */
+static uint32_t *type_slot(const kvm_store *s, const kvm_functype *t) {
+  uint32_t mask = s->type_buckets - 1;
+  for (uint32_t b = type_hash(t) & mask;; b = (b + 1) & mask) {
+    uint32_t *e = &s->type_index[b];
+    if (*e == 0 || kvm_functype_equal(&s->types[*e - 1], t)) return e;
+  }
+}
+
+/* Keeps the index at most half full, so that probes stay short. */
+static bool index_room(kvm_store *s) {
+  if (s->type_buckets && s->ntypes + 1 <= s->type_buckets / 2) return true;
+  uint32_t n = s->type_buckets ? s->type_buckets * 2 : 64;
+  if (n < s->type_buckets) return false;
+  uint32_t *old = s->type_index, old_n = s->type_buckets;
+  s->type_index = calloc(n, sizeof *s->type_index);
+  if (!s->type_index) {
+    s->type_index = old;
+    return false;
+  }
+  s->type_buckets = n;
+  for (uint32_t i = 0; i < old_n; i++)
+    if (old[i]) *type_slot(s, &s->types[old[i] - 1]) = old[i];
+  free(old);
+  return true;
+}
+
+/* Ids are assigned at instantiation, never on the call path; the hashed
+ * index keeps a module of many distinct types linear to instantiate.
+ * Returns UINT32_MAX when out of memory; no real type gets that id, so such
+ * a function matches nothing. */
 uint32_t kvm_store_type_id(kvm_store *s, const kvm_functype *t) {
-  for (uint32_t i = 0; i < s->ntypes; i++)
-    if (kvm_functype_equal(&s->types[i], t)) return i;
+  if (s->type_buckets) {
+    uint32_t id = *type_slot(s, t);
+    if (id) return id - 1;
+  }
+  if (!index_room(s)) return UINT32_MAX;
   if (s->ntypes == s->cap_types) {
     uint32_t cap = s->cap_types ? s->cap_types * 2 : 16;
     kvm_functype *types = realloc(s->types, cap * sizeof *types);
@@ -123,6 +175,7 @@ uint32_t kvm_store_type_id(kvm_store *s, const kvm_functype *t) {
     return UINT32_MAX;
   }
   s->types[s->ntypes] = c;
+  *type_slot(s, &c) = s->ntypes + 1;
   return s->ntypes++;
 }
 
@@ -135,15 +188,40 @@ void kvm_store_set_fuel(kvm_store *s, uint64_t fuel) {
 
 uint64_t kvm_store_fuel_used(const kvm_store *s) { return s->fuel_used; }
 
-/* interp.c arms deadline_ns from deadline_s when an outermost call starts,
- * so the budget applies to each call that follows. */
 void kvm_store_set_max_call_depth(kvm_store *s, uint32_t depth) {
   s->call_depth_limit = depth && depth < s->cfg.max_call_depth ? depth : s->cfg.max_call_depth;
 }
 
+/* interp.c arms deadline_ns from deadline_s (kvm_deadline_after) when an
+ * outermost call starts, so the budget applies to each call that follows. */
 void kvm_store_set_deadline(kvm_store *s, double seconds) {
   s->deadline_s = seconds > 0 ? seconds : 0;
   s->deadline_ns = 0;
+}
+
+int64_t kvm_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A deadline further than this (about 31 years) is none: nothing runs that
+ * long, and the monotonic clock (time since boot) plus it stays far from
+ * overflowing int64_t. NaN and infinity are none too. */
+#define DEADLINE_MAX_S 1e9
+
+int64_t kvm_deadline_after(double seconds) {
+  if (!(seconds > 0) || !(seconds < DEADLINE_MAX_S)) return 0;
+  return kvm_now_ns() + (int64_t)(seconds * 1e9);
+}
+
+/* Work between two readings of the clock: a few microseconds of compiling. */
+#define DEADLINE_EVERY 1024
+
+bool kvm_deadline_check(kvm_deadline *d) {
+  d->countdown = DEADLINE_EVERY;
+  if (d->interrupt && atomic_load_explicit(d->interrupt, memory_order_relaxed)) return true;
+  return d->ns && kvm_now_ns() >= d->ns;
 }
 
 void kvm_store_interrupt(kvm_store *s) { atomic_store(&s->interrupt, 1); }
@@ -164,6 +242,8 @@ void kvm_store_set_memory_limits(kvm_store *s, uint64_t max_bytes, uint64_t grow
 }
 
 uint64_t kvm_store_memory_growth(const kvm_store *s) { return s->grown_bytes; }
+
+uint64_t kvm_store_memory_used(const kvm_store *s) { return s->memory_used; }
 
 /* ---- errors and traps ------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { EXIT_TRAP = 2, EXIT_USAGE = 64, EXIT_RUN_TRAP = 128 };
 
@@ -25,8 +26,10 @@ static int usage(void) {
       "                       [--profile hermetic|permissive] MODULE.wasm [ARG...]\n"
       "options:\n"
       "  --fuel N             stop each call after N instructions (trap: fuel exhausted)\n"
-      "  --timeout SECONDS    stop each call after SECONDS of wall-clock time\n"
-      "  --max-memory BYTES   no memory may grow past BYTES (memory.grow returns -1)\n"
+      "  --timeout SECONDS    stop after SECONDS of wall-clock time (loading included)\n"
+      "  --max-memory BYTES   all the store holds for the module (memories, tables,\n"
+      "                       exceptions, instances) stays under BYTES (memory.grow and\n"
+      "                       table.grow return -1)\n"
       "  --verbose            wast: print each command and message mismatches\n"
       "  --stats              invoke, run: print the fuel used to stderr\n"
       "  --dir HOST::GUEST    run: the host directory HOST is the guest's GUEST (:ro: read-only)\n"
@@ -44,6 +47,7 @@ static int usage(void) {
 typedef struct tool_opts {
   kst_options run;
   bool stats;
+  double loading; /* seconds the module took to load, spent of run.timeout */
 } tool_opts;
 
 static bool parse_count(const char *s, uint64_t *out) {
@@ -180,8 +184,18 @@ static void print_stats(const tool_opts *o, kvm_store *s) {
   if (o->stats) fprintf(stderr, "fuel used: %" PRIu64 "\n", kvm_store_fuel_used(s));
 }
 
-/* Decodes the module file (binary, or text when it ends in .wat). */
-static kvm_module *load_module(const char *path) {
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Decodes the module file (binary, or text when it ends in .wat) within
+ * the timeout, which its calls then share; NULL with the exit status: 2 if
+ * loading ran out of time, as a trap does, else 1. */
+static kvm_module *load_module(const char *path, tool_opts *o, int *status) {
+  double start = now_s();
+  *status = 1;
   size_t len;
   uint8_t *bytes = slurp(path, &len);
   if (!bytes) {
@@ -204,8 +218,13 @@ static kvm_module *load_module(const char *path) {
   }
   kvm_error err;
   memset(&err, 0, sizeof err);
-  kvm_module *m = kvm_module_new(code, code_len, &err);
-  if (!m) fprintf(stderr, "%s: %s\n", path, err.message);
+  kvm_load_options load = {.deadline_s = o->run.timeout};
+  kvm_module *m = kvm_module_load(code, code_len, &load, &err);
+  if (!m) {
+    fprintf(stderr, "%s: %s\n", path, err.message);
+    if (err.kind == KVM_ERR_TIMEOUT) *status = 2;
+  }
+  o->loading = now_s() - start;
   free(bytes);
   kst_buf_free(&bin);
   return m;
@@ -213,7 +232,9 @@ static kvm_module *load_module(const char *path) {
 
 static void arm_limits(kvm_store *s, const tool_opts *o) {
   kvm_store_set_fuel(s, o->run.fuel);
-  kvm_store_set_deadline(s, o->run.timeout);
+  /* what loading left of the timeout; a sliver if it took all of it */
+  double left = o->run.timeout - o->loading;
+  kvm_store_set_deadline(s, o->run.timeout <= 0 ? 0 : left > 1e-9 ? left : 1e-9);
   kvm_store_set_memory_limits(s, o->run.max_memory, UINT64_MAX, false);
 }
 
@@ -321,9 +342,9 @@ static int cmd_invoke(int argc, char **argv, tool_opts *o) {
   }
   if (argc - i < 2) return usage();
   const char *path = argv[i], *fname = argv[i + 1];
-  kvm_module *m = load_module(path);
-  if (!m) return 1;
-  int status = 1;
+  int status;
+  kvm_module *m = load_module(path, o, &status);
+  if (!m) return status;
   kst_spectest st;
   char err[256];
   kvm_store *s = kvm_store_new(NULL);
@@ -479,11 +500,11 @@ static int cmd_run(int argc, char **argv, tool_opts *o) {
   kwasi_stdin_fd(w, 0);
   kwasi_output_fd(w, 1, 1);
   kwasi_output_fd(w, 2, 2);
-  kvm_module *m = load_module(path);
+  int status;
+  kvm_module *m = load_module(path, o, &status);
   kvm_store *s = m ? kvm_store_new(NULL) : NULL;
   size_t n = m ? kvm_module_import_count(m) : 0;
   kvm_extern *imports = calloc(n ? n : 1, sizeof *imports);
-  int status = 1;
   if (m && (!s || !imports))
     fprintf(stderr, "out of memory\n");
   else if (m && !kwasi_link(w, s, m, imports, err, sizeof err))
@@ -499,7 +520,7 @@ static int cmd_run(int argc, char **argv, tool_opts *o) {
 }
 
 int main(int argc, char **argv) {
-  tool_opts o = {{UINT64_MAX, 0, UINT64_MAX, false}, false};
+  tool_opts o = {{UINT64_MAX, 0, UINT64_MAX, false}, false, 0};
   if (argc < 2) return usage();
   if (strcmp(argv[1], "wast") == 0) return cmd_wast(argc, argv, &o);
   if (strcmp(argv[1], "invoke") == 0) return cmd_invoke(argc, argv, &o);

@@ -327,16 +327,18 @@ static void test_memory_limits(void) {
   kvm_trap trap;
   int32_t r = 0;
 
-  /* a cap of 2 pages: the first grow succeeds, the second returns -1, then traps */
+  /* room for one more page: the first grow succeeds, the second returns -1,
+   * then traps */
   kvm_store *s = kvm_store_new(NULL);
-  kvm_store_set_memory_limits(s, 2 * 65536, UINT64_MAX, false);
   kvm_instance *inst = instantiate_main(s, m, &log);
+  uint64_t cap = kvm_store_memory_used(s) + 65536;
+  kvm_store_set_memory_limits(s, cap, UINT64_MAX, false);
   kvm_func *grow = inst ? export_func(inst, "grow") : NULL;
   CHECK(call_i32(s, grow, 1, &r, &trap) && r == 1, "grow under the cap = %d", r);
   CHECK(kvm_store_memory_growth(s) == 65536, "growth reported %llu",
         (unsigned long long)kvm_store_memory_growth(s));
   CHECK(call_i32(s, grow, 1, &r, &trap) && r == -1, "grow over the cap = %d", r);
-  kvm_store_set_memory_limits(s, 2 * 65536, UINT64_MAX, true);
+  kvm_store_set_memory_limits(s, cap, UINT64_MAX, true);
   CHECK(!call_i32(s, grow, 1, &r, &trap) && trap.kind == KVM_TRAP_MEMORY_LIMIT,
         "grow over the cap with trap_on_limit: kind %d", trap.kind);
   kvm_store_free(s);

@@ -1,13 +1,17 @@
 /* test_limits.c — hostile modules against every limit an embedder sets: an
- * infinite loop (fuel, deadline, interrupt from another thread), unbounded
- * recursion, host re-entry without end, memory.grow loops; each must end in
- * the right trap kind, quickly, and leave the store usable; and the sampler
- * that rides on the same checks. */
+ * infinite loop (fuel, deadline, interrupt from another thread), deadlines
+ * too far away to count (none at all), unbounded recursion, host re-entry
+ * without end, memory.grow loops; each must end in the right trap kind,
+ * quickly, and leave the store usable; calls of big frames, which check the
+ * clock each; and the sampler that rides on the same checks. */
 #include "kvm.h"
 #include "wat.h"
 
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,6 +187,17 @@ static void test_deadline(fixture *fx) {
   expect_count(fx, 10);
 }
 
+/* A deadline too far away to count in nanoseconds is none, as are NaN and
+ * infinity: every call runs past its clock checks to the end. */
+static void test_far_deadline(fixture *fx) {
+  static const double far[] = {1e9, 1e10, 1e19, 1e300, DBL_MAX, INFINITY, NAN};
+  for (size_t i = 0; i < sizeof far / sizeof far[0]; i++) {
+    kvm_store_set_deadline(fx->store, far[i]);
+    expect_count(fx, 100000);
+  }
+  kvm_store_set_deadline(fx->store, 0);
+}
+
 static void *interrupt_later(void *arg) {
   usleep(100 * 1000);
   kvm_store_interrupt(arg);
@@ -240,6 +255,63 @@ static void test_sampler(fixture *fx) {
   CHECK(got.samples == before, "a sampler still ran after it was stopped");
 }
 
+static void count_samples(void *ud, uint64_t instructions, uint64_t ns, const uint32_t *funcs,
+                          uint32_t n) {
+  (void)instructions;
+  (void)ns;
+  (void)funcs;
+  (void)n;
+  ++*(uint64_t *)ud;
+}
+
+/* A call that zeroes 100,000 locals costs what fuel does not count: each
+ * checks the clock (here, with a sampler, each is sampled), however few
+ * instructions the loop around them runs; and fuel stays exact. */
+static void test_big_frames(void) {
+  const int nlocals = 100000;
+  char *wat = malloc((size_t)nlocals * 4 + 512);
+  int len = sprintf(wat, "(module (func $big (local");
+  for (int i = 0; i < nlocals; i++) len += sprintf(wat + len, " i64");
+  sprintf(wat + len, ") (nop))\n"
+                     "  (func (export \"calls\") (param $n i32)\n"
+                     "    (loop $l (call $big)\n"
+                     "      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))");
+  kst_buf wasm = {0};
+  char err[256];
+  kvm_error kerr;
+  kvm_module *m = NULL;
+  if (kst_wat_file(wat, strlen(wat), &wasm, err, sizeof err))
+    m = kvm_module_new(wasm.data, wasm.len, &kerr);
+  else
+    snprintf(kerr.message, sizeof kerr.message, "%s", err);
+  CHECK(m != NULL, "the big-frame module: %s", kerr.message);
+  kst_buf_free(&wasm);
+  free(wat);
+  if (!m) return;
+  kvm_store *s = kvm_store_new(NULL);
+  kvm_instance *inst = kvm_instantiate(s, m, NULL, 0, &kerr);
+  kvm_extern e;
+  if (inst && kvm_instance_export(inst, "calls", 5, &e)) {
+    uint64_t samples = 0;
+    kvm_val n = {.type = KVM_I32, .of.i32 = 1000};
+    kvm_trap trap;
+    kvm_store_set_sampler(s, count_samples, &samples);
+    CHECK(kvm_call(s, e.of.func, &n, 1, NULL, 0, &trap), "calls(1000): %s", trap.message);
+    CHECK(samples >= 1000, "1000 calls of a big frame, %llu checks", (unsigned long long)samples);
+    kvm_store_set_sampler(s, NULL, NULL);
+    uint64_t used = kvm_store_fuel_used(s);
+    kvm_store_set_fuel(s, used);
+    CHECK(kvm_call(s, e.of.func, &n, 1, NULL, 0, &trap), "calls(1000) with exactly its fuel");
+    kvm_store_set_fuel(s, used - 1);
+    CHECK(!kvm_call(s, e.of.func, &n, 1, NULL, 0, &trap) && trap.kind == KVM_TRAP_FUEL_EXHAUSTED,
+          "calls(1000) with one instruction of fuel too few: kind %d", trap.kind);
+  } else {
+    CHECK(0, "the big-frame module: %s", inst ? "no export" : kerr.message);
+  }
+  kvm_store_free(s);
+  kvm_module_free(m);
+}
+
 static void test_stack(fixture *fx) {
   kvm_val arg = {.type = KVM_I32, .of.i32 = 0};
   expect_trap(fx, "deep", &arg, 1, 1, KVM_TRAP_STACK_EXHAUSTED, 2.0);
@@ -278,8 +350,11 @@ static void test_memory(fixture *fx) {
   kvm_trap trap;
   if (!grow) return;
 
-  /* Refused growth: memory.grow returns -1 at the cap, the guest goes on. */
-  kvm_store_set_memory_limits(fx->store, 16u << 20, UINT64_MAX, false);
+  /* Refused growth: memory.grow returns -1 at the cap, the guest goes on.
+   * The cap counts all the store holds, so the memory gets what the rest
+   * leaves of it. */
+  uint64_t rest = kvm_store_memory_used(fx->store) - kvm_memory_size(kvm_instance_memory(fx->inst));
+  kvm_store_set_memory_limits(fx->store, rest + (16u << 20), UINT64_MAX, false);
   bool ok = kvm_call(fx->store, grow, NULL, 0, &res, 1, &trap);
   CHECK(ok && res.of.i32 == 255, "grow_all under a 16 MiB cap: ok=%d pages=%d", ok,
         ok ? res.of.i32 : -1);
@@ -313,8 +388,10 @@ int main(void) {
   if (!setup(&fx)) return 1;
   test_fuel(&fx);
   test_deadline(&fx);
+  test_far_deadline(&fx);
   test_interrupt(&fx);
   test_sampler(&fx);
+  test_big_frames();
   test_stack(&fx);
   test_memory(&fx);
   test_location(&fx);

@@ -2,10 +2,13 @@
  * guest or the host can make to a memory (stores of each width, across the
  * dirty map's block edges, bulk instructions, growth), globals, tables and
  * dropped segments, all put back exactly by a restore, over many rounds, and
- * a second snapshot of the same memory after the first is freed. */
+ * a second snapshot of the same memory after the first is freed; the
+ * exceptions a snapshot's exnrefs keep, alive as long as the snapshot; and
+ * a memory that can hold nothing. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h" /* the exception heap, to see what a freed snapshot let go */
 #include "wat_module.h"
 
 static const char *SNAP_WAT =
@@ -54,6 +57,14 @@ static int32_t call_i32(fixture *fx, const char *name, const kvm_val *args, size
   kvm_trap t;
   if (!invoke(fx->s, fx->inst, name, args, n, r, &t)) CHECK(0, "%s trapped: %s", name, t.message);
   return r[0].of.i32;
+}
+
+/* Calls an export that returns nothing, with one i32 argument unless arg is -1. */
+static void call_i32_void(fixture *fx, const char *name, int32_t arg) {
+  kvm_trap t;
+  kvm_val a = I32(arg);
+  if (!invoke(fx->s, fx->inst, name, &a, arg == -1 ? 0 : 1, NULL, &t))
+    CHECK(0, "%s trapped: %s", name, t.message);
 }
 
 static void write_mem(fixture *fx, int32_t kind, uint32_t a, uint64_t v, uint32_t n) {
@@ -161,7 +172,102 @@ static void test_regrowth(fixture *fx, kvm_snapshot *snap, uint64_t size) {
   }
 }
 
+/* Exceptions of tag $k, kept in an exnref global and table, and of tag $t,
+ * thrown and dropped by the thousand so that the heap is collected. */
+static const char *EXN_WAT =
+    "(module\n"
+    "  (tag $k (export \"k\") (param i32))\n"
+    "  (tag $t (param i32))\n"
+    "  (global $g (mut exnref) (ref.null exn))\n"
+    "  (table $tb 1 exnref)\n"
+    "  (func $make (param $tag i32) (param $v i32) (result exnref)\n"
+    "    (local $e exnref)\n"
+    "    (block $h (result i32 exnref)\n"
+    "      (try_table (catch_ref $k $h) (catch_ref $t $h)\n"
+    "        (if (local.get $tag) (then (throw $k (local.get $v))) (else (throw $t (local.get "
+    "$v)))))\n"
+    "      (unreachable))\n"
+    "    (local.set $e) (drop) (local.get $e))\n"
+    "  (func (export \"keep\") (param i32)\n"
+    "    (global.set $g (call $make (i32.const 1) (local.get 0)))\n"
+    "    (table.set $tb (i32.const 0) (call $make (i32.const 1) (i32.add (local.get 0) (i32.const "
+    "1)))))\n"
+    "  (func (export \"forget\")\n"
+    "    (global.set $g (ref.null exn)) (table.set $tb (i32.const 0) (ref.null exn)))\n"
+    "  (func (export \"churn\") (param $n i32)\n"
+    "    (loop $l (drop (call $make (i32.const 0) (local.get $n)))\n"
+    "      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))\n"
+    "  (func $payload (param exnref) (result i32)\n"
+    "    (block $h (result i32) (try_table (catch $k $h) (throw_ref (local.get 0))) "
+    "(unreachable)))\n"
+    "  (func (export \"payload_g\") (result i32) (call $payload (global.get $g)))\n"
+    "  (func (export \"payload_t\") (result i32) (call $payload (table.get $tb (i32.const 0)))))\n";
+
+static size_t kept_in_heap(kvm_store *s, kvm_tag *k) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->nexns; i++) n += s->exns[i]->tag == k;
+  return n;
+}
+
+/* A snapshot taken while the guest keeps exceptions, which it then drops
+ * and churns past a collection: the restore must bring back live ones (a
+ * use after free before snapshots were roots), and once the snapshot is
+ * freed they may go. */
+static void test_exnref_roots(void) {
+  fixture fx;
+  memset(&fx, 0, sizeof fx);
+  if (!load(&fx.l, "exnref snapshot", EXN_WAT)) return;
+  fx.s = kvm_store_new(NULL);
+  fx.inst = instantiate(fx.s, &fx.l, "exnref snapshot", NULL, 0);
+  kvm_extern k;
+  if (fx.inst && kvm_instance_export(fx.inst, "k", 1, &k)) {
+    kvm_error err;
+    call_i32_void(&fx, "keep", 41);
+    kvm_snapshot *snap = kvm_snapshot_take(fx.inst, &err);
+    CHECK(snap != NULL, "snapshot: %s", err.message);
+    for (int round = 0; snap && round < 3; round++) {
+      call_i32_void(&fx, "forget", -1);
+      call_i32_void(&fx, "churn", 5000);
+      CHECK(kept_in_heap(fx.s, k.of.tag) == 2, "round %d: %zu kept exceptions in the heap", round,
+            kept_in_heap(fx.s, k.of.tag));
+      kvm_snapshot_restore(snap);
+      CHECK(call_i32(&fx, "payload_g", NULL, 0) == 41, "round %d: the global's exception", round);
+      CHECK(call_i32(&fx, "payload_t", NULL, 0) == 42, "round %d: the table's exception", round);
+    }
+    kvm_snapshot_free(snap);
+    call_i32_void(&fx, "forget", -1);
+    call_i32_void(&fx, "churn", 5000);
+    CHECK(kept_in_heap(fx.s, k.of.tag) == 0, "%zu exceptions outlived the snapshot",
+          kept_in_heap(fx.s, k.of.tag));
+  } else {
+    CHECK(0, "exnref snapshot: no instance or no tag k");
+  }
+  kvm_store_free(fx.s);
+  unload(&fx.l);
+}
+
+/* A memory that can never hold a byte ((memory 0 0): nothing to reserve)
+ * has a dirty map like any other, which a snapshot clears and reads. */
+static void test_empty_memory(void) {
+  loaded l;
+  if (!load(&l, "empty memory", "(module (memory (export \"m\") 0 0))")) return;
+  kvm_store *s = kvm_store_new(NULL);
+  kvm_instance *inst = instantiate(s, &l, "empty memory", NULL, 0);
+  if (inst) {
+    CHECK(kvm_memory_data(kvm_instance_memory(inst)) != NULL, "an empty memory has no data");
+    kvm_error err;
+    kvm_snapshot *snap = kvm_snapshot_take(inst, &err);
+    CHECK(snap != NULL, "snapshot of an empty memory: %s", err.message);
+    if (snap) kvm_snapshot_restore(snap);
+    kvm_snapshot_free(snap);
+  }
+  kvm_store_free(s);
+  unload(&l);
+}
+
 int main(void) {
+  test_exnref_roots();
+  test_empty_memory();
   fixture fx;
   memset(&fx, 0, sizeof fx);
   if (!load(&fx.l, "snapshot", SNAP_WAT)) return 1;

@@ -92,7 +92,8 @@ typedef enum kvm_error_kind {
   KVM_ERR_INVALID,   /* decoded, but fails validation */
   KVM_ERR_LINK,      /* an import is missing or has the wrong type */
   KVM_ERR_TRAP,      /* instantiation trapped (segment bounds, start) */
-  KVM_ERR_RESOURCE,  /* out of host memory, or a limit of the embedder */
+  KVM_ERR_RESOURCE,  /* out of host memory, or a limit of the embedder or the engine */
+  KVM_ERR_TIMEOUT,   /* loading passed its deadline (kvm_load_options.deadline_s) */
 } kvm_error_kind;
 
 /* Every failing call fills one of these; message names the section,
@@ -128,15 +129,35 @@ typedef struct kvm_extern {
 
 /* Decodes, validates and compiles. Copies `bytes`; the caller keeps them.
  * Returns NULL and fills err on failure. Free with kvm_module_free (after
- * every store using it is freed). */
+ * every store using it is freed). Loading takes time linear in len.
+ * Implementation limits past which a module is refused (KVM_ERR_RESOURCE):
+ * 1,000 parameters or results in a function type, 1,048,576 operands on a
+ * function's stack, and internal code of at most 4 instructions (36 bytes
+ * each) per byte of the code section, plus 65,536. A function of more than
+ * 1,048,576 locals is malformed ("too many locals"). */
 kvm_module *kvm_module_new(const uint8_t *bytes, size_t len, kvm_error *err);
 /* The same, but each function body is validated and compiled when it is
  * first called rather than now, so loading a large module costs a fraction
  * and its never-called functions nothing. A body found invalid then traps
- * with KVM_TRAP_INVALID_FUNCTION. For modules the embedder trusts to be
- * valid, such as ones it built itself: the spec's rules, that an invalid
- * module is refused whole, need kvm_module_new. */
+ * with KVM_TRAP_INVALID_FUNCTION. Compiling counts against the calling
+ * kvm_call's time: a body that is still compiling at the call's deadline
+ * ends it with KVM_TRAP_TIMEOUT (KVM_TRAP_INTERRUPTED after
+ * kvm_store_interrupt), and is compiled again at its next call. For
+ * modules the embedder trusts to be valid, such as ones it built itself:
+ * the spec's rules, that an invalid module is refused whole, need
+ * kvm_module_new. */
 kvm_module *kvm_module_new_lazy(const uint8_t *bytes, size_t len, kvm_error *err);
+
+/* How kvm_module_load loads; all zero is kvm_module_new. */
+typedef struct kvm_load_options {
+  bool lazy;         /* compile each body at its first call, as kvm_module_new_lazy */
+  double deadline_s; /* seconds decoding, validating and compiling may take; <= 0: no limit */
+} kvm_load_options;
+/* kvm_module_new or kvm_module_new_lazy under opts (NULL: defaults). Past
+ * the deadline it stops, frees what it made and fails with KVM_ERR_TIMEOUT;
+ * the clock is read every few microseconds of work. */
+kvm_module *kvm_module_load(const uint8_t *bytes, size_t len, const kvm_load_options *opts,
+                            kvm_error *err);
 void kvm_module_free(kvm_module *m);
 
 typedef struct kvm_limits {
@@ -196,7 +217,9 @@ void kvm_store_free(kvm_store *s);
  * host function makes back into the guest share their caller's budget. */
 void kvm_store_set_fuel(kvm_store *s, uint64_t fuel); /* UINT64_MAX = unmetered (default) */
 uint64_t kvm_store_fuel_used(const kvm_store *s);     /* by the last call */
-void kvm_store_set_deadline(kvm_store *s, double seconds); /* per call; <= 0 disables */
+/* Seconds each call may take, from its start; <= 0, NaN or more than 1e9
+ * (about 31 years) mean none. */
+void kvm_store_set_deadline(kvm_store *s, double seconds);
 /* Wasm frames the calls that follow may nest, at most the store's
  * kvm_config.max_call_depth; 0 restores that. */
 void kvm_store_set_max_call_depth(kvm_store *s, uint32_t depth);
@@ -216,12 +239,25 @@ typedef void (*kvm_sample_fn)(void *ud, uint64_t instructions, uint64_t ns, cons
                               uint32_t n);
 bool kvm_store_set_sampler(kvm_store *s, kvm_sample_fn fn, void *ud);
 
-/* max_bytes caps any memory's size; growth_budget caps the bytes all memories
- * may grow by during one call. Past either, memory.grow returns -1, or, when
- * trap_on_limit, the call traps with KVM_TRAP_MEMORY_LIMIT. UINT64_MAX = none. */
+/* max_bytes caps what the store holds for its guests, all together: the
+ * sizes of its memories, 8 bytes per element its tables have allocated,
+ * its live exceptions (24 bytes and 8 per value each) and its
+ * instances' own records (about 64 bytes per function, 8 per element of a
+ * passive segment); growth_budget caps the bytes all memories and tables
+ * may grow by during one call. Past either, memory.grow and table.grow
+ * return -1, or, when trap_on_limit, the call traps with
+ * KVM_TRAP_MEMORY_LIMIT; a throw past max_bytes (after collecting what is
+ * unreachable) traps with it always; creating a memory or a table past it
+ * (kvm_instantiate, kvm_memory_new, kvm_table_new) fails with
+ * KVM_ERR_RESOURCE; kvm_memory_grow and kvm_table_grow return -1.
+ * UINT64_MAX = none (the default). Lowering max_bytes below what the store
+ * holds frees nothing: it refuses what would need more. */
 void kvm_store_set_memory_limits(kvm_store *s, uint64_t max_bytes, uint64_t growth_budget,
                                  bool trap_on_limit);
 uint64_t kvm_store_memory_growth(const kvm_store *s); /* bytes grown by the last call */
+/* What the store holds now, as max_bytes counts it: to give a call room for
+ * N more bytes, set max_bytes to this plus N. */
+uint64_t kvm_store_memory_used(const kvm_store *s);
 
 /* ---- instances -------------------------------------------------------- */
 
@@ -284,9 +320,10 @@ kvm_tag *kvm_tag_new(kvm_store *s, const kvm_valtype *params, uint32_t nparams);
 void kvm_tag_type(const kvm_tag *t, kvm_externtype *out);
 
 /* An exception: its tag and payload. The store owns every exception and
- * frees those nothing in it refers to any more; one the embedder was handed
- * (trap.exception, an exnref result) stays valid until the store next runs
- * Wasm code or throws. */
+ * frees those nothing in it refers to any more (its snapshots' saved
+ * globals and tables included); one the embedder was handed (trap.exception,
+ * an exnref result) stays valid until the store next runs Wasm code or
+ * throws. */
 kvm_tag *kvm_exn_tag(const kvm_exn *e);
 uint32_t kvm_exn_arity(const kvm_exn *e);
 kvm_val kvm_exn_arg(const kvm_exn *e, uint32_t i); /* i < kvm_exn_arity(e) */
@@ -326,12 +363,13 @@ bool kvm_global_set(kvm_global *g, kvm_val v); /* false if immutable, wrong type
 
 /* What an instance is now — its memories, tables and globals (imported ones
  * included) and which of its segments were dropped — kept so that
- * kvm_snapshot_restore can put it back. Restoring copies back only the
- * memory blocks written since the snapshot or the last restore, and gives
- * back memory grown since, so it costs what the calls in between touched.
- * A memory belongs to at most one snapshot at a time. NULL (and err) when
- * out of memory or a memory already has one. Free the snapshot before the
- * store. */
+ * kvm_snapshot_restore can put it back; the exceptions its exnref globals
+ * and tables hold stay alive until the snapshot is freed. Restoring copies
+ * back only the memory blocks written since the snapshot or the last
+ * restore, and gives back memory grown since, so it costs what the calls in
+ * between touched. A memory belongs to at most one snapshot at a time. NULL
+ * (and err) when out of memory or a memory already has one. Free the
+ * snapshot before the store. */
 typedef struct kvm_snapshot kvm_snapshot;
 kvm_snapshot *kvm_snapshot_take(kvm_instance *inst, kvm_error *err);
 void kvm_snapshot_restore(kvm_snapshot *snap);
