@@ -12,6 +12,13 @@ class TestOptions < Minitest::Test
                                         stderr_limit: 10).eval("3")
   end
 
+  def test_a_huge_timeout_is_as_good_as_none
+    sb = Kobako::Sandbox.new(timeout: 1e10)
+    sb.define(:S).bind(:Echo, Class.new { def id(x) = x }.new)
+    assert_equal [2, 3], [sb.eval("1 + 1"), sb.eval("S::Echo.id(3)")]
+    assert_equal 4, Kobako::Sandbox.new(timeout: Float::MAX).eval("2 + 2")
+  end
+
   def test_bad_values
     [
       { timeout: 0 }, { timeout: -1 }, { timeout: "1" }, { timeout: Float::INFINITY },
