@@ -78,7 +78,7 @@ class TestHostile < Minitest::Test
     assert_equal "x" * 1000, @sb.stdout
     assert_equal "y" * 1000, @sb.stderr
     assert @sb.stdout_truncated?
-    @sb.eval("5_000.times { puts 'flood' }")
+    @sb.eval("#{KobakoTest.scale(5_000)}.times { puts 'flood' }")
     assert @sb.stdout_truncated?
     assert_equal 1000, @sb.stdout.bytesize
   end

@@ -50,7 +50,7 @@ class TestThreads < Minitest::Test
     sb = Kobako::Sandbox.new(timeout: 10)
     ticks = 0
     ticker = Thread.new { loop { ticks += 1; sleep 0.01 } }
-    sb.eval("i = 0; while i < 3_000_000; i += 1; end")
+    sb.eval("i = 0; while i < #{KobakoTest.scale(3_000_000)}; i += 1; end")
     ticker.kill
     assert_operator ticks, :>=, 5, "another thread ran during a long guest run"
   end
