@@ -360,6 +360,11 @@ kst_node *kst_parse(const char *text, size_t len, int first_line, char *err, siz
     if (lx.pos >= lx.len) break;
     unsigned char c = lx.s[lx.pos];
     if (c == '(') {
+      /* The synthetic top level is the stack's bottom, not a list. */
+      if (depth > KST_MAX_DEPTH) {
+        lex_error(&lx, "lists nested too deeply (more than %d levels)", KST_MAX_DEPTH);
+        goto fail;
+      }
       kst_node *l = new_node(KST_LIST, lx.line);
       if (!l) goto oom;
       if (!push_item(stack[depth - 1], l, &caps[depth - 1])) {

@@ -1014,8 +1014,15 @@ bool kst_run_wast_file(const char *path, const kst_options *opt, kst_counts *cou
     counts->failed++;
     return false;
   }
-  kst_node *tree = kst_parse(text, len, 1, err, sizeof err);
+  bool ok = kst_run_wast_text(path, text, len, opt, counts, report);
   free(text);
+  return ok;
+}
+
+bool kst_run_wast_text(const char *path, const char *text, size_t len, const kst_options *opt,
+                       kst_counts *counts, FILE *report) {
+  char err[512];
+  kst_node *tree = kst_parse(text, len, 1, err, sizeof err);
   if (!tree) {
     fprintf(report, "%s: %s\n", path, err);
     counts->failed++;

@@ -23,6 +23,10 @@ typedef struct kst_options {
  * "FILE:LINE: message" on `report`. Returns false if the file could not be
  * read or parsed at all (counted as one failure). */
 bool kst_run_wast_file(const char *path, const kst_options *opt, kst_counts *counts, FILE *report);
+/* The same for a script already in memory (len bytes of text); path names
+ * it in the reports. */
+bool kst_run_wast_text(const char *path, const char *text, size_t len, const kst_options *opt,
+                       kst_counts *counts, FILE *report);
 
 /* Writes v as kobako-wasm prints results: "i32:42", "i64:-1", "f32:1.5",
  * "f64:0.1" (shortest decimal that reads back to the same bits), "inf",

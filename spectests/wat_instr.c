@@ -337,7 +337,12 @@ void kst_wat_func_free(wat_func *fn) {
   memset(fn, 0, sizeof *fn);
 }
 
-static bool push_label(wat_func *fn, const kst_node *id) {
+/* Every nested block pushes a label, and the flat ones recurse through seq
+ * without nesting lists, so this bounds that recursion. */
+static bool push_label(wat_func *fn, const kst_node *id, const kst_node *where) {
+  if (fn->nlabels == KST_MAX_DEPTH)
+    return kst_wat_fail(fn->m, where, "blocks nested too deeply (more than %d levels)",
+                        KST_MAX_DEPTH);
   if (fn->nlabels == fn->labels_cap) {
     size_t ncap = fn->labels_cap ? fn->labels_cap * 2 : 8;
     const kst_node **p = realloc(fn->labels, ncap * sizeof *p);
@@ -684,7 +689,7 @@ static bool flat_block(wat_func *fn, const op *o, const kst_node *kw, kst_node *
   kst_wat_byte(out, o->code);
   if (!block_head(fn, items, n, i, &label, out)) return false;
   if (o->imm == I_TRY_TABLE && !catch_clauses(fn, items, n, i, out)) return false;
-  if (!push_label(fn, label) || !seq(fn, items, n, i, out)) return false;
+  if (!push_label(fn, label, kw) || !seq(fn, items, n, i, out)) return false;
   if (o->code == 0x04 && kst_is_keyword(at(items, n, *i), "else")) {
     (*i)++;
     if (!closing_label(fn, items, n, i, label)) return false;
@@ -701,7 +706,7 @@ static bool flat_try(wat_func *fn, const kst_node *kw, kst_node **items, size_t 
                      kst_buf *out) {
   const kst_node *label;
   kst_wat_byte(out, 0x06);
-  if (!block_head(fn, items, n, i, &label, out) || !push_label(fn, label) ||
+  if (!block_head(fn, items, n, i, &label, out) || !push_label(fn, label, kw) ||
       !seq(fn, items, n, i, out))
     return false;
   if (kst_is_keyword(at(items, n, *i), "delegate")) {
@@ -776,7 +781,8 @@ static bool whole(wat_func *fn, kst_node **items, size_t n, size_t i, kst_buf *o
 static bool folded_try(wat_func *fn, kst_node **items, size_t n, size_t i, kst_buf *out) {
   const kst_node *label;
   kst_wat_byte(out, 0x06);
-  if (!block_head(fn, items, n, &i, &label, out) || !push_label(fn, label)) return false;
+  if (!block_head(fn, items, n, &i, &label, out) || !push_label(fn, label, items[0]))
+    return false;
   kst_node *body = at(items, n, i);
   if (!kst_is_form(body, "do"))
     return kst_wat_fail(fn->m, body ? body : items[0], "unexpected token %s: try needs (do ...)",
@@ -832,7 +838,7 @@ static bool folded(wat_func *fn, kst_node *l, kst_buf *out) {
     kst_wat_byte(out, o->code);
     if (!block_head(fn, items, n, &i, &label, out)) return false;
     if (o->imm == I_TRY_TABLE && !catch_clauses(fn, items, n, &i, out)) return false;
-    if (!push_label(fn, label) || !whole(fn, items, n, i, out)) return false;
+    if (!push_label(fn, label, l) || !whole(fn, items, n, i, out)) return false;
     fn->nlabels--;
     kst_wat_byte(out, 0x0B);
     return true;
@@ -851,7 +857,7 @@ static bool folded(wat_func *fn, kst_node *l, kst_buf *out) {
     if (ok) {
       kst_wat_byte(out, 0x04);
       kst_wat_append(out, &head);
-      ok = push_label(fn, label) && whole(fn, items[i]->items, items[i]->nitems, 1, out);
+      ok = push_label(fn, label, l) && whole(fn, items[i]->items, items[i]->nitems, 1, out);
       i++;
     }
     if (ok && kst_is_form(at(items, n, i), "else")) {
