@@ -748,40 +748,6 @@ static bool make_seeds(void) {
   return failures == 0;
 }
 
-#ifdef KVM_LIBFUZZER
-/* As a libFuzzer target (clang, -fsanitize=fuzzer): the same mutator, guided
- * by coverage. libFuzzer records a finding only when the process dies, so a
- * broken invariant ends it with a trap instruction. */
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  if (!make_seeds()) __builtin_trap();
-  return 0;
-}
-
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed) {
-  bytes in = {0}, out = {0};
-  section secs[32];
-  size_t nsecs, n = 0;
-  rng_state = seed;
-  /* Inputs that no longer split into sections restart from a seed. */
-  bool own = size >= 8 && put(&in, data, size) && split(&in, secs, 32, &nsecs);
-  if (mutate(own ? &in : &seeds[below(NSEEDS)], &out)) {
-    n = out.n < max ? out.n : max;
-    memcpy(data, out.d, n);
-  }
-  free(in.d);
-  free(out.d);
-  return n;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static stats st;
-  run_one(data, size, &st, 0);
-  if (failures) __builtin_trap();
-  return 0;
-}
-#else
 int main(int argc, char **argv) {
   long mutants = argc > 1 ? atol(argv[1]) : DEFAULT_MUTANTS;
   rng_state = argc > 2 ? strtoull(argv[2], NULL, 0) : DEFAULT_SEED;
@@ -828,4 +794,3 @@ int main(int argc, char **argv) {
   printf("%s\n", failures ? "fuzz: FAILED" : "fuzz: ok");
   return failures ? 1 : 0;
 }
-#endif

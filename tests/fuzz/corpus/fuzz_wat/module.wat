@@ -1,0 +1,25 @@
+(module
+  (type $ii (func (param i32) (result i32)))
+  (import "env" "ret" (func $ret (param i32) (result i32)))
+  (memory (export "mem") 1 2)
+  (table $t 4 funcref)
+  (global $g (mut i64) (i64.const -7))
+  (elem (table $t) (i32.const 0) func $sq $inc)
+  (data (i32.const 8) "\01\02\03\04hello")
+  (func $sq (type $ii) (i32.mul (local.get 0) (local.get 0)))
+  (func $inc (type $ii) local.get 0 i32.const 1 i32.add)
+  (func (export "run") (param $n i32) (result i32)
+    (local $acc i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc
+          (i32.add (local.get $acc)
+                   (call_indirect $t (type $ii) (local.get $n)
+                                  (i32.and (local.get $n) (i32.const 1)))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+    (i32.store offset=4 (i32.const 0) (local.get $acc))
+    (global.set $g (i64.extend_i32_s (local.get $acc)))
+    (block (br_table 0 0 (i32.load8_u (i32.const 9))))
+    (call $ret (local.get $acc))))
