@@ -7,9 +7,11 @@ set -euo pipefail
 # dpkg-dev: apt-get source unpacks with dpkg-source. mruby's rake build needs
 # ruby and rake, and neither bison nor gperf: the source package ships the
 # parser (y.tab.c) and the keyword table (lex.def) already generated.
+# libclang-rt-14-dev: clang's libFuzzer (-fsanitize=fuzzer) for tests/fuzz/;
+# wabt: wasm-interp, one of the engines tests/fuzz/diff_engines.rb compares.
 packages=(build-essential cmake clang valgrind dpkg-dev
           clang-22 lld-22 llvm-22 libclang-rt-22-dev-wasm32 wasi-libc
-          ruby ruby-dev rake ruby-minitest nodejs)
+          ruby ruby-dev rake ruby-minitest nodejs libclang-rt-14-dev wabt)
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

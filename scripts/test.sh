@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test: a gcc release build with -Werror, a
-# clang build with -Werror, and a gcc build under AddressSanitizer+UBSan.
+# clang build with -Werror, and a gcc build under AddressSanitizer+UBSan; then
+# fuzzes for a minute with the clang build's libFuzzer targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,3 +21,5 @@ echo "== clang, release, switch dispatch =="
 run build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DKOBAKO_THREADED=OFF
 echo "== gcc, ASan + UBSan =="
 run build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DKOBAKO_SANITIZE=ON
+echo "== fuzzing: every libFuzzer target of the clang build, a minute in all =="
+bash scripts/fuzz.sh --ci --build build-clang 60
