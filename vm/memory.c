@@ -245,7 +245,11 @@ void kvm_table_destroy(kvm_table *t) {
 
 /* Growth by the guest (`by_guest`: also within the call's growth budget)
  * or the embedder. The store counts the elements allocated: a snapshot's
- * restore makes a table smaller but keeps its elements for the next growth. */
+ * restore makes a table smaller but keeps its elements for the next growth.
+ * A table that must move takes half as much room again where the store
+ * allows it, so growing it an element at a time copies it a logarithmic
+ * number of times, not once per table.grow (an allocator without mremap,
+ * ASan's among them, copies the whole table on each realloc). */
 static int64_t table_grow(kvm_table *t, uint32_t delta, void *init, bool by_guest,
                           bool *limit_trap) {
   uint32_t old = t->size;
@@ -254,19 +258,28 @@ static int64_t table_grow(kvm_table *t, uint32_t delta, void *init, bool by_gues
   uint64_t n = (uint64_t)old + delta;
   if (n > TABLE_ELEMS_LIMIT) return -1;
   kvm_store *s = t->store;
-  uint64_t more = n > t->cap ? (n - t->cap) * ELEM_BYTES : 0;
-  if ((by_guest && !within_budget(s, delta * ELEM_BYTES)) || !kvm_store_charge(s, more)) {
+  uint64_t cap = t->cap;
+  bool fits = !by_guest || within_budget(s, delta * ELEM_BYTES);
+  if (fits && n > cap) {
+    uint64_t most = table_max(t) < TABLE_ELEMS_LIMIT ? table_max(t) : TABLE_ELEMS_LIMIT;
+    cap = n + n / 2 < most ? n + n / 2 : most;
+    if (!kvm_store_charge(s, (cap - t->cap) * ELEM_BYTES)) {
+      cap = n;
+      fits = kvm_store_charge(s, (cap - t->cap) * ELEM_BYTES);
+    }
+  }
+  if (!fits) {
     if (limit_trap && s->trap_on_memory_limit) *limit_trap = true;
     return -1;
   }
-  if (more) {
-    void **e = realloc(t->elems, (size_t)n * sizeof *e);
+  if (cap > t->cap) {
+    void **e = realloc(t->elems, (size_t)cap * sizeof *e);
     if (!e) {
-      kvm_store_release(s, more);
+      kvm_store_release(s, (cap - t->cap) * ELEM_BYTES);
       return -1;
     }
     t->elems = e;
-    t->cap = (uint32_t)n;
+    t->cap = (uint32_t)cap;
   }
   for (uint64_t i = old; i < n; i++) t->elems[i] = init;
   t->size = (uint32_t)n;
