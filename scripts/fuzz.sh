@@ -3,7 +3,9 @@
 # (default 60) on top of its seed corpus with its dictionary, then the
 # differential run against other engines and the Ruby surface fuzzer for as
 # long each. Prints a line of figures per target and exits non-zero on any
-# finding, whose input is kept in BUILD/fuzz-findings/.
+# finding (a crash, a leak, a timeout past 30 s, memory past 3 GiB), whose
+# input is kept in BUILD/fuzz-findings/. Inputs slower than 10 s are kept
+# there too (slow-unit-*) and counted, but are not findings.
 #
 #   bash scripts/fuzz.sh [--build DIR] [-j N] [--ci] [SECONDS]
 #
@@ -84,7 +86,7 @@ done
 wait
 
 failed=0
-printf '%-16s %10s %8s %8s %8s %8s  %s\n' target execs exec/s cov ft corpus findings
+printf '%-16s %10s %8s %8s %8s %8s %6s  %s\n' target execs exec/s cov ft corpus slow findings
 for exe in "${targets[@]}"; do
   name=${exe%_libfuzzer}
   log=$logs/$name.log
@@ -95,13 +97,14 @@ for exe in "${targets[@]}"; do
   corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-  found=$(find "$findings/$name" -type f | wc -l)
+  found=$(find "$findings/$name" -type f ! -name 'slow-unit-*' | wc -l)
+  slow=$(find "$findings/$name" -type f -name 'slow-unit-*' | wc -l)
   status=$(cat "$logs/$name.status")
   if [ "$status" != 0 ] || [ "$found" != 0 ]; then
     failed=1
   fi
-  printf '%-16s %10s %8s %8s %8s %8s  %s\n' "$name" "${execs:-?}" "${rate:-?}" "${cov:-?}" \
-         "${ft:-?}" "${corp:-?}" "$found$([ "$status" != 0 ] && echo " (exit $status, see $log)")"
+  printf '%-16s %10s %8s %8s %8s %8s %6s  %s\n' "$name" "${execs:-?}" "${rate:-?}" "${cov:-?}" \
+         "${ft:-?}" "${corp:-?}" "$slow" "$found$([ "$status" != 0 ] && echo " (exit $status, see $log)")"
 done
 
 if ((!ci)); then
