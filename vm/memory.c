@@ -246,10 +246,12 @@ void kvm_table_destroy(kvm_table *t) {
 /* Growth by the guest (`by_guest`: also within the call's growth budget)
  * or the embedder. The store counts the elements allocated: a snapshot's
  * restore makes a table smaller but keeps its elements for the next growth.
- * A table that must move takes half as much room again where the store
- * allows it, so growing it an element at a time copies it a logarithmic
- * number of times, not once per table.grow (an allocator without mremap,
- * ASan's among them, copies the whole table on each realloc). */
+ * A table that must move takes room for half as many elements again, or
+ * half the room the store has left if that is less, so that growing it an
+ * element at a time moves it a logarithmic number of times, not on every
+ * table.grow (an allocator without mremap, ASan's among them, copies the
+ * whole table on each realloc), and the last elements the cap allows can
+ * still be had. */
 static int64_t table_grow(kvm_table *t, uint32_t delta, void *init, bool by_guest,
                           bool *limit_trap) {
   uint32_t old = t->size;
@@ -259,23 +261,22 @@ static int64_t table_grow(kvm_table *t, uint32_t delta, void *init, bool by_gues
   if (n > TABLE_ELEMS_LIMIT) return -1;
   kvm_store *s = t->store;
   uint64_t cap = t->cap;
-  bool fits = !by_guest || within_budget(s, delta * ELEM_BYTES);
-  if (fits && n > cap) {
+  if (n > cap) {
+    uint64_t held = s->memory_used + (n - cap) * ELEM_BYTES;
+    uint64_t room = s->max_memory_bytes > held ? (s->max_memory_bytes - held) / ELEM_BYTES : 0;
     uint64_t most = table_max(t) < TABLE_ELEMS_LIMIT ? table_max(t) : TABLE_ELEMS_LIMIT;
-    cap = n + n / 2 < most ? n + n / 2 : most;
-    if (!kvm_store_charge(s, (cap - t->cap) * ELEM_BYTES)) {
-      cap = n;
-      fits = kvm_store_charge(s, (cap - t->cap) * ELEM_BYTES);
-    }
+    uint64_t extra = n / 2 < room / 2 ? n / 2 : room / 2;
+    cap = n + (extra < most - n ? extra : most - n);
   }
-  if (!fits) {
+  uint64_t more = (cap - t->cap) * ELEM_BYTES;
+  if ((by_guest && !within_budget(s, delta * ELEM_BYTES)) || !kvm_store_charge(s, more)) {
     if (limit_trap && s->trap_on_memory_limit) *limit_trap = true;
     return -1;
   }
-  if (cap > t->cap) {
+  if (more) {
     void **e = realloc(t->elems, (size_t)cap * sizeof *e);
     if (!e) {
-      kvm_store_release(s, (cap - t->cap) * ELEM_BYTES);
+      kvm_store_release(s, more);
       return -1;
     }
     t->elems = e;
