@@ -2,7 +2,8 @@
 # makes portable (fuzz_wasmgen) run on kobako, on wabt's wasm-interp and on
 # node's V8, whichever this machine has; results, trap classes and the final
 # hash of memory, globals and tables must agree. A disagreement keeps its
-# input, module and outputs in the findings directory and fails the run.
+# input, module and outputs in the findings directory and fails the run,
+# unless it is one engine's alone against kobako and another.
 #
 #   ruby diff_engines.rb --tool build/bin/fuzz_wasmgen [--seed N] [--count N |
 #        --seconds S] [--work DIR] [--findings DIR]
@@ -119,6 +120,8 @@ loop do
     keep.call("fuzz_wasmgen failed (a crash, or the dispatch loops disagree)", { "kobako" => ours })
     next
   end
+  agreed = []
+  differed = {}
   ENGINES.each do |name, cmd|
     theirs, st = run(cmd.call(wasm), 60)
     if st.nil?
@@ -137,7 +140,27 @@ loop do
       next
     end
     compared += 1
-    next if agree?(lines_of(ours), lines_of(theirs))
+    if agree?(lines_of(ours), lines_of(theirs))
+      agreed << name
+    else
+      differed[name] = theirs
+    end
+  end
+  next if differed.empty?
+  # One engine against kobako and another that agree is that engine's bug
+  # as far as this run can tell (wabt 1.0.32 runs some big functions on
+  # wrong slots: its --trace stores an f32 into a funcref local): kept apart
+  # in outvoted-*, counted, and not a failure. Any other disagreement is.
+  if differed.size == 1 && !agreed.empty?
+    name, theirs = differed.first
+    to = File.join(findings, "outvoted-#{opts[:seed]}-#{cases}")
+    FileUtils.mkdir_p(to)
+    FileUtils.cp([in_path, wasm], to)
+    { "kobako" => ours, name => theirs }.each { |n, t| File.write(File.join(to, "#{n}.txt"), t) }
+    skipped["#{name} alone against kobako and #{agreed.join(', ')}"] += 1
+    next
+  end
+  differed.each do |name, theirs|
     keep.call("kobako and #{name} disagree", { "kobako" => ours, name => theirs })
   end
 end
