@@ -361,7 +361,9 @@ static void consume(fn *f, const uint8_t *t, unsigned n) {
   }
 }
 
-/* Portable: whether NaN bits may be left to the engine's choice. */
+/* Portable: NaN bits are never left to the engine's choice. The scratch
+ * local is one the function's code may read later, so it keeps the
+ * canonical value too. */
 static void canonical(fn *f, uint8_t t) {
   if (!f->g->opt.portable) return;
   unsigned s = scratch(f, t);
@@ -380,6 +382,8 @@ static void canonical(fn *f, uint8_t t) {
   }
   op(f, t == F32 ? 0x5C : 0x62); /* ne: true only for a NaN */
   op(f, 0x1B);
+  op(f, 0x22);
+  u32(f, s);
 }
 
 /* Portable: traps once the global's budget is spent, so that every loop
