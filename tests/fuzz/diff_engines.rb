@@ -6,7 +6,10 @@
 # unless it is one engine's alone against kobako and another.
 #
 #   ruby diff_engines.rb --tool build/bin/fuzz_wasmgen [--seed N] [--count N |
-#        --seconds S] [--work DIR] [--findings DIR]
+#        --seconds S] [--work DIR] [--findings DIR] [INPUT|CASE-DIR]...
+#
+# Given inputs (files, or the case directories a run kept) it runs those
+# instead of random ones.
 require "fileutils"
 require "open3"
 require "optparse"
@@ -22,7 +25,8 @@ OptionParser.new do |o|
   o.on("--findings DIR", "where disagreements are kept (default WORK/findings)") { |v| opts[:findings] = v }
 end.parse!
 abort "diff_engines.rb: --tool is required" unless opts[:tool]
-opts[:count] ||= 50 unless opts[:seconds]
+replay = ARGV.map { |a| File.directory?(a) ? File.join(a, "input") : a }
+opts[:count] ||= replay.empty? ? 50 : replay.size unless opts[:seconds]
 findings = opts[:findings] || File.join(opts[:work], "findings")
 FileUtils.mkdir_p(opts[:work])
 
@@ -100,7 +104,8 @@ skipped = Hash.new(0)
 loop do
   break if opts[:count] && cases >= opts[:count]
   break if opts[:seconds] && Time.now - started >= opts[:seconds]
-  input = rng.bytes(64 + rng.rand(4000))
+  break if !replay.empty? && cases >= replay.size
+  input = replay.empty? ? rng.bytes(64 + rng.rand(4000)) : File.binread(replay[cases])
   dir = opts[:work]
   in_path = File.join(dir, "input")
   wasm = File.join(dir, "module.wasm")
