@@ -26,7 +26,7 @@ while (($#)); do
     --build) build=$2; shift 2 ;;
     -j) jobs=$2; shift 2 ;;
     --ci) ci=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) seconds=$1; shift ;;
   esac
 done
